@@ -1,0 +1,3 @@
+module chappe.eu/chappe
+
+go 1.26.8
