@@ -216,8 +216,11 @@ func replay(t *testing.T, versionID string, lines []goldenLine) {
 		r.byID[ev.EventID()] = ev
 		r.last = name
 		if err == nil {
-			if ev.Type() == "m.room.create" && v.PrivilegedCreators {
-				r.roomID = "!" + ev.EventID()[1:]
+			if ev.Type() == "m.room.create" {
+				r.roomID = ev.RoomID()
+				if v.PrivilegedCreators {
+					r.roomID = "!" + ev.EventID()[1:]
+				}
 			}
 			if tup, ok := ev.StateTuple(); ok {
 				r.state[tup] = ev
@@ -278,6 +281,8 @@ func (r *room) build(t *testing.T, l goldenLine, i int) (*event.Event, string) {
 		switch {
 		case typ == "m.room.create" && r.v.PrivilegedCreators:
 			delete(e, "room_id")
+		case typ == "m.room.create" && e["room_id"] == nil:
+			e["room_id"] = "!room:" + domain(sender)
 		case e["room_id"] == nil:
 			e["room_id"] = r.roomID
 		}
