@@ -1,0 +1,156 @@
+// Package clientapi serves the Matrix client-server API
+// (/_matrix/client/...) and the few neighbouring endpoints clients and
+// operators' tools use (/.well-known, /_synapse/admin for shared-secret
+// registration and registration tokens, /health). One file per endpoint
+// group; handlers hang off *API and return errors (see httpapi).
+package clientapi
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"chappe.eu/chappe/internal/config"
+	"chappe.eu/chappe/internal/httpapi"
+	"chappe.eu/chappe/internal/matrix"
+	"chappe.eu/chappe/internal/ratelimit"
+	"chappe.eu/chappe/internal/store"
+)
+
+// API is the client-server API of one Chappe process.
+type API struct {
+	cfg *config.Config
+	db  *store.DB
+	log *slog.Logger
+
+	limits struct {
+		login, register, message *ratelimit.Limiter
+	}
+
+	// lastSeenMu guards lastSeen: when each device's last_seen was last
+	// written, so that we write it at most every lastSeenInterval instead
+	// of on every request.
+	lastSeenMu sync.Mutex
+	lastSeen   map[string]time.Time
+
+	// background counts goroutines that must finish before storage closes.
+	background sync.WaitGroup
+}
+
+// Close waits for background writes to finish.
+func (a *API) Close() { a.background.Wait() }
+
+const lastSeenInterval = time.Minute
+
+// New returns the client API over db.
+func New(cfg *config.Config, db *store.DB, log *slog.Logger) *API {
+	a := &API{cfg: cfg, db: db, log: log, lastSeen: map[string]time.Time{}}
+	rl := cfg.RateLimit
+	a.limits.login = ratelimit.New(rl.Login.PerSecond, rl.Login.Burst)
+	a.limits.register = ratelimit.New(rl.Register.PerSecond, rl.Register.Burst)
+	a.limits.message = ratelimit.New(rl.Message.PerSecond, rl.Message.Burst)
+	return a
+}
+
+// Register adds the API's routes to rt.
+func (a *API) Register(rt *httpapi.Router) {
+	const c = "/_matrix/client"
+	rt.Handle("GET", "/health", a.health)
+	rt.Handle("GET", "/.well-known/matrix/client", a.wellKnownClient)
+	rt.Handle("GET", "/.well-known/matrix/server", a.wellKnownServer)
+	rt.Handle("GET", c+"/versions", a.versions)
+	rt.Handle("GET", c+"/v3/capabilities", a.authed(a.capabilities))
+
+	rt.Handle("GET", c+"/v3/login", a.loginFlows)
+	rt.Handle("POST", c+"/v3/login", a.login)
+	rt.Handle("POST", c+"/v3/refresh", a.refresh)
+	rt.Handle("POST", c+"/v3/logout", a.authed(a.logout))
+	rt.Handle("POST", c+"/v3/logout/all", a.authed(a.logoutAll))
+	rt.Handle("GET", c+"/v3/account/whoami", a.authed(a.whoami))
+	rt.Handle("POST", c+"/v3/account/password", a.changePassword)
+	rt.Handle("POST", c+"/v3/account/deactivate", a.deactivate)
+
+	rt.Handle("POST", c+"/v3/register", a.register)
+	rt.Handle("GET", c+"/v3/register/available", a.registerAvailable)
+	rt.Handle("GET", c+"/v1/register/m.login.registration_token/validity", a.registrationTokenValidity)
+
+	rt.Handle("GET", c+"/v3/devices", a.authed(a.listDevices))
+	rt.Handle("GET", c+"/v3/devices/{deviceId}", a.authed(a.getDevice))
+	rt.Handle("PUT", c+"/v3/devices/{deviceId}", a.authed(a.putDevice))
+	rt.Handle("DELETE", c+"/v3/devices/{deviceId}", a.deleteDevice)
+	rt.Handle("POST", c+"/v3/delete_devices", a.deleteDevices)
+
+	rt.Handle("GET", c+"/v3/profile/{userId}", a.getProfile)
+	rt.Handle("GET", c+"/v3/profile/{userId}/{field}", a.getProfileField)
+	rt.Handle("PUT", c+"/v3/profile/{userId}/{field}", a.authed(a.putProfileField))
+	rt.Handle("DELETE", c+"/v3/profile/{userId}/{field}", a.authed(a.deleteProfileField))
+
+	rt.Handle("GET", "/_synapse/admin/v1/register", a.sharedSecretNonce)
+	rt.Handle("POST", "/_synapse/admin/v1/register", a.sharedSecretRegister)
+	rt.Handle("GET", "/_synapse/admin/v1/registration_tokens", a.admin(a.listRegistrationTokens))
+	rt.Handle("POST", "/_synapse/admin/v1/registration_tokens/new", a.admin(a.newRegistrationToken))
+	rt.Handle("GET", "/_synapse/admin/v1/registration_tokens/{token}", a.admin(a.getRegistrationToken))
+	rt.Handle("PUT", "/_synapse/admin/v1/registration_tokens/{token}", a.admin(a.updateRegistrationToken))
+	rt.Handle("DELETE", "/_synapse/admin/v1/registration_tokens/{token}", a.admin(a.deleteRegistrationToken))
+}
+
+// readJSON decodes a request body within the configured size cap.
+func (a *API) readJSON(r *http.Request, v any) error {
+	return httpapi.ReadJSON(r, a.cfg.Client.MaxRequestBytes, v)
+}
+
+// rateLimit takes a token from l for the client's IP and, when known, the
+// user; it answers M_LIMIT_EXCEEDED with retry_after_ms when either is
+// out.
+func (a *API) rateLimit(l *ratelimit.Limiter, r *http.Request, userID string) error {
+	if !a.cfg.RateLimit.Enabled {
+		return nil
+	}
+	keys := []string{"ip:" + clientIP(r)}
+	if userID != "" {
+		keys = append(keys, "user:"+userID)
+	}
+	for _, k := range keys {
+		if ok, wait := l.Allow(k); !ok {
+			return matrix.Errorf(http.StatusTooManyRequests, matrix.ErrLimitExceeded, "Too many requests").
+				With("retry_after_ms", wait.Milliseconds()+1)
+		}
+	}
+	return nil
+}
+
+// clientIP is the peer's address. Behind a reverse proxy every request
+// comes from the proxy; trusting X-Forwarded-For needs a configured list
+// of proxies, which comes with the deployment work.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.db.Ping(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("database unavailable\n"))
+		return nil
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("OK"))
+	return nil
+}
+
+// baseURL is the client API's public URL.
+func (a *API) baseURL() string {
+	if a.cfg.PublicBaseURL != "" {
+		return strings.TrimSuffix(a.cfg.PublicBaseURL, "/")
+	}
+	return "http://" + a.cfg.Client.Addr
+}

@@ -1,0 +1,250 @@
+// Package store is Chappe's storage: one set of domain-shaped methods on
+// *DB over two engines, SQLite (embedded default) and PostgreSQL (for
+// several processes and scale). Both speak the same SQL with $N
+// placeholders; where the dialects differ, the method says so. Schema
+// changes are embedded, numbered migrations per engine, applied at start
+// inside one transaction.
+//
+// Every exported method owns its transaction; whatever a method has
+// returned without error is committed and durable.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Engine names a database engine.
+type Engine string
+
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+var (
+	// ErrNotFound: the row asked for does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a row with the same unique key exists already.
+	ErrConflict = errors.New("store: conflict")
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// DB is an open database of either engine.
+type DB struct {
+	Engine Engine
+	// write serialises writers: SQLite allows one writer at a time, and a
+	// single connection avoids SQLITE_BUSY storms. For PostgreSQL it is the
+	// same pool as read.
+	write *sql.DB
+	read  *sql.DB
+}
+
+// Open opens (creating if needed) the database: SQLite at
+// dataDir/chappe.db when dsn is empty, else PostgreSQL at the postgres://
+// dsn. It applies pending migrations and refuses a database whose schema
+// is newer than this binary.
+func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
+	var db *DB
+	var err error
+	if dsn == "" {
+		db, err = openSQLite(dataDir)
+	} else {
+		db, err = openPostgres(dsn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func openSQLite(dataDir string) (*DB, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: data dir: %w", err)
+	}
+	path := filepath.Join(dataDir, "chappe.db")
+	// Pragmas run on every new pooled connection. WAL lets readers run
+	// beside the writer; synchronous=FULL makes every acknowledged commit
+	// survive power loss, not only a process crash.
+	// _txlock=immediate takes the write lock at BEGIN, so a transaction
+	// never fails half-way on a lock upgrade.
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
+	write, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	read, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(ON)")
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	read.SetConnMaxLifetime(0)
+	return &DB{Engine: SQLite, write: write, read: read}, nil
+}
+
+func openPostgres(dsn string) (*DB, error) {
+	pool, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	pool.SetMaxOpenConns(32)
+	pool.SetMaxIdleConns(16)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{Engine: Postgres, write: pool, read: pool}, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
+
+// tx runs fn in a write transaction and commits it if fn returns nil.
+func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// mapErr turns engine-specific constraint errors into ErrConflict and
+// sql.ErrNoRows into ErrNotFound; anything else passes through.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
+		return ErrConflict
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		switch sqErr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return ErrConflict
+		}
+	}
+	return err
+}
+
+// SchemaVersion is the newest migration this binary knows.
+func SchemaVersion() int {
+	ms, _ := loadMigrations(SQLite)
+	return ms[len(ms)-1].version
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations(engine Engine) ([]migration, error) {
+	dir := "migrations/" + string(engine)
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("store: bad migration file name %q", e.Name())
+		}
+		body, err := fs.ReadFile(migrations, dir+"/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("store: migrations must be numbered 1, 2, ...; found %s", m.name)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies pending migrations in one transaction. On PostgreSQL an
+// advisory lock keeps several starting processes from racing.
+func (db *DB) migrate(ctx context.Context) error {
+	ms, err := loadMigrations(db.Engine)
+	if err != nil {
+		return err
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if db.Engine == Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7204853)`); err != nil {
+				return fmt.Errorf("store: migration lock: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, applied_ts BIGINT NOT NULL)`); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		var current int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if current > len(ms) {
+			return fmt.Errorf("store: the database schema is version %d but this binary knows only up to %d: run a newer Chappe", current, len(ms))
+		}
+		for _, m := range ms[current:] {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("store: migration %s: %w", m.name, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_ts) VALUES ($1, $2)`,
+				m.version, time.Now().UnixMilli()); err != nil {
+				return fmt.Errorf("store: migration %s: %w", m.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+func nowMS() int64 { return time.Now().UnixMilli() }
