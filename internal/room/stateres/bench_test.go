@@ -43,13 +43,13 @@ func buildLargeRoom(tb testing.TB, versionID string, members int) *largeRoom {
 		if !(typ == "m.room.create" && v.PrivilegedCreators) {
 			pdu["room_id"] = roomID
 		}
-		var kept []string
+		kept := []string{}
 		for _, a := range auth {
 			if a != "" && !(v.PrivilegedCreators && a == state[createKey]) {
 				kept = append(kept, a)
 			}
 		}
-		var prevs []string
+		prevs := []string{}
 		if prev != "" {
 			prevs = []string{prev}
 		}
