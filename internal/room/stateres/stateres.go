@@ -74,6 +74,20 @@ func Resolve(ctx context.Context, v *event.RoomVersion, states []StateMap, load 
 	return nil, fmt.Errorf("stateres: room version %s: unknown state resolution algorithm %d", v.ID, v.StateRes)
 }
 
+// checkStates verifies that every event of states is a state event for the
+// key it is at: resolution reads the key from the event.
+func checkStates(g *graph, states []StateMap) error {
+	for _, s := range states {
+		for k, id := range s {
+			n, _ := g.node(id)
+			if got, ok := g.events[n].StateTuple(); !ok || got != k {
+				return fmt.Errorf("stateres: event %s is in a state at (%s, %q) but is not a state event for it", id, k.Type, k.StateKey)
+			}
+		}
+	}
+	return nil
+}
+
 func clone(s StateMap) StateMap {
 	out := make(StateMap, len(s))
 	for k, id := range s {

@@ -47,6 +47,9 @@ func resolveV1(ctx context.Context, v *event.RoomVersion, states []StateMap, loa
 			return nil, fmt.Errorf("%w: %s (in a state)", ErrMissingEvent, id)
 		}
 	}
+	if err := checkStates(g, states); err != nil {
+		return nil, err
+	}
 	ev := func(id string) *event.Event { n, _ := g.node(id); return g.events[n] }
 
 	R := make(auth.StateMap, len(unconflicted)+len(conflicted))

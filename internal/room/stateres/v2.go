@@ -56,6 +56,9 @@ func resolveV2(ctx context.Context, v *event.RoomVersion, states []StateMap, loa
 			return nil, fmt.Errorf("%w: %s (in a state)", ErrMissingEvent, id)
 		}
 	}
+	if err := checkStates(g, states); err != nil {
+		return nil, err
+	}
 	if err := r.findCreate(unconflicted); err != nil {
 		return nil, err
 	}
@@ -335,6 +338,9 @@ func (r *resolution) iterativeAuthChecks(state auth.StateMap, order []int32) err
 			}
 		}
 		ev := g.events[m]
+		if !ev.IsState() {
+			continue // a message event cited as an auth event is no state
+		}
 		borrowed = borrowed[:0]
 		if r.v.PrivilegedCreators {
 			borrow(r.create)
