@@ -290,6 +290,7 @@ func (r *room) build(t *testing.T, l goldenLine, i int) (*event.Event, string) {
 	e["depth"] = i + 1
 	e["origin_server_ts"] = 1_700_000_000_000 + i
 	prev := []string{}
+	authIDs := []string{}
 	if raw, ok := e["prev_events"].([]any); ok {
 		for _, p := range raw {
 			prev = append(prev, r.ref(t, p.(string)))
@@ -298,7 +299,6 @@ func (r *room) build(t *testing.T, l goldenLine, i int) (*event.Event, string) {
 		prev = append(prev, r.ids[r.last])
 	}
 	e["prev_events"] = r.refs(prev)
-	var authIDs []string
 	if typ != "m.room.create" {
 		var sk *string
 		if s, ok := e["state_key"].(string); ok {

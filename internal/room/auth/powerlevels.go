@@ -346,3 +346,5 @@ func clip(raw json.RawMessage) string {
 	}
 	return string(raw)
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -1,14 +1,13 @@
 package auth
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"sort"
+	"errors"
 	"strings"
-	"unicode/utf8"
+
+	"chappe.eu/chappe/internal/room/canonicaljson"
 )
 
 // objectField returns the value of key in the JSON object raw, or nil when
@@ -113,114 +112,13 @@ func decodeBase64(s string) ([]byte, bool) {
 // signedBytes returns the canonical JSON of a signed object without its
 // signatures and unsigned keys: the bytes its signatures cover ("Signing
 // JSON" in the appendices).
-//
-// The canonicaljson package is not ready; this is a minimal canonical encoder
-// for the small objects identity servers sign. Replace it with
-// canonicaljson's when that lands.
 func signedBytes(signed json.RawMessage) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(signed))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
+	canon, err := canonicaljson.Encode(signed, false)
+	if err != nil {
 		return nil, err
 	}
-	delete(obj, "signatures")
-	delete(obj, "unsigned")
-	var buf bytes.Buffer
-	if err := writeCanonical(&buf, obj); err != nil {
-		return nil, err
+	if canon[0] != '{' {
+		return nil, errors.New("auth: signed is not an object")
 	}
-	return buf.Bytes(), nil
-}
-
-func writeCanonical(buf *bytes.Buffer, v any) error {
-	switch v := v.(type) {
-	case nil:
-		buf.WriteString("null")
-	case bool:
-		if v {
-			buf.WriteString("true")
-		} else {
-			buf.WriteString("false")
-		}
-	case json.Number:
-		if strings.ContainsAny(string(v), ".eE") {
-			return fmt.Errorf("canonical JSON forbids %s", v)
-		}
-		buf.WriteString(string(v))
-	case string:
-		writeCanonicalString(buf, v)
-	case []any:
-		buf.WriteByte('[')
-		for i, e := range v {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := writeCanonical(buf, e); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys) // byte order of UTF-8 is code point order
-		buf.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			writeCanonicalString(buf, k)
-			buf.WriteByte(':')
-			if err := writeCanonical(buf, v[k]); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	default:
-		return fmt.Errorf("canonical JSON: unexpected %T", v)
-	}
-	return nil
-}
-
-func writeCanonicalString(buf *bytes.Buffer, s string) {
-	const hex = "0123456789abcdef"
-	buf.WriteByte('"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			buf.WriteRune(r) // invalid UTF-8 becomes U+FFFD, as json.Unmarshal already did
-			i += n
-			continue
-		}
-		switch c {
-		case '"':
-			buf.WriteString(`\"`)
-		case '\\':
-			buf.WriteString(`\\`)
-		case '\b':
-			buf.WriteString(`\b`)
-		case '\t':
-			buf.WriteString(`\t`)
-		case '\n':
-			buf.WriteString(`\n`)
-		case '\f':
-			buf.WriteString(`\f`)
-		case '\r':
-			buf.WriteString(`\r`)
-		default:
-			if c < 0x20 {
-				buf.WriteString(`\u00`)
-				buf.WriteByte(hex[c>>4])
-				buf.WriteByte(hex[c&0xf])
-			} else {
-				buf.WriteByte(c)
-			}
-		}
-		i++
-	}
-	buf.WriteByte('"')
+	return canonicaljson.Delete(canon, "signatures", "unsigned"), nil
 }
