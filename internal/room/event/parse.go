@@ -1,84 +1,320 @@
 package event
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+
+	"chappe.eu/chappe/internal/matrix"
+	"chappe.eu/chappe/internal/room/canonicaljson"
 )
 
-// PROVISIONAL: a lenient parser so that the auth and stateres packages can be
-// written in parallel. The event package's owner replaces it with the strict
-// per-version parser (canonical JSON, size limit, reference-hash event IDs).
+// ParseError says why Parse refused an event. Such an event does not comply
+// with its room version's event format and is dropped, not rejected.
+type ParseError struct {
+	Key    string // the offending top-level key, "" for the event as a whole
+	Reason string
+	Err    error // what it wraps: ErrTooLarge or a canonicaljson error
+}
 
-// Parse parses a PDU of room version v. For versions whose event IDs are
-// hashes, the ID is computed from the event.
-func Parse(raw []byte, v *RoomVersion) (*Event, error) {
-	var f struct {
-		EventID        string          `json:"event_id"`
-		RoomID         string          `json:"room_id"`
-		Sender         string          `json:"sender"`
-		Type           string          `json:"type"`
-		StateKey       *string         `json:"state_key"`
-		Content        json.RawMessage `json:"content"`
-		PrevEvents     json.RawMessage `json:"prev_events"`
-		AuthEvents     json.RawMessage `json:"auth_events"`
-		Depth          int64           `json:"depth"`
-		OriginServerTS int64           `json:"origin_server_ts"`
-		Redacts        string          `json:"redacts"`
-		Unsigned       json.RawMessage `json:"unsigned"`
+func (e *ParseError) Error() string {
+	s := "event: "
+	if e.Key != "" {
+		s += e.Key + ": "
 	}
-	if err := json.Unmarshal(raw, &f); err != nil {
+	s += e.Reason
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// ErrTooLarge is wrapped by the ParseError of an event over MaxPDUSize.
+var ErrTooLarge = errors.New("larger than 65536 bytes")
+
+// maxKeyBytes limits type and state_key ("Size limits").
+const maxKeyBytes = 255
+
+// Parse parses a PDU of room version v. It checks the event format of the
+// version and nothing that depends on other events, keys or state:
+//
+//   - the JSON is canonicalised, in strict mode from room version 6 (floats,
+//     out-of-range integers, duplicate keys and invalid UTF-8 are refused;
+//     before v6 only the latter two);
+//   - type (≤ 255 bytes), sender (a user ID, historical grammar allowed),
+//     content (an object), depth (0 ≤ depth ≤ 2**63-1, and ≤ 2**53-1 from v6
+//     by strict canonical JSON), origin_server_ts
+//     (an integer), prev_events and auth_events are required; room_id is
+//     required too (a string starting with '!'), except on m.room.create in
+//     room version 12;
+//   - prev_events and auth_events are [[event ID, {hashes}], …] in versions
+//     1 and 2 and lists of event IDs after; versions 1 and 2 also require
+//     event_id, with a server name;
+//   - state_key, if present, is a string of ≤ 255 bytes; hashes, signatures
+//     and redacts, if present, have the right types (hashes and signatures
+//     are optional here: VerifyContentHash and VerifySignatures require
+//     them);
+//   - the canonical JSON without unsigned is at most MaxPDUSize bytes.
+//     NOTSPEC: the limit excludes unsigned, which no signature covers, so
+//     that a relaying server cannot push a valid event over it.
+//
+// An unsigned value that is not an object is ignored rather than refused,
+// for the same reason. From room version 3 the event ID is computed from
+// the reference hash; an event_id key in the JSON is then just data.
+// Grammar beyond the above (the room_id's server, auth_events counts) is for
+// the authorization rules, which reject rather than drop.
+func Parse(raw []byte, v *RoomVersion) (*Event, error) {
+	canon, err := canonicaljson.Encode(raw, v.StrictCanonicalJSON)
+	if err != nil {
+		return nil, &ParseError{Reason: "invalid JSON", Err: err}
+	}
+	if canon[0] != '{' {
+		return nil, &ParseError{Reason: "not a JSON object"}
+	}
+	e := &Event{version: v}
+	p := parser{e: e}
+	hasUnsigned := false
+	for k, val := range canonicaljson.Members(canon) {
+		if string(k) == "unsigned" {
+			hasUnsigned = true
+			if val[0] == '{' {
+				e.unsigned = append([]byte(nil), val...)
+			}
+			continue
+		}
+		p.member(string(k), val)
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	if err := p.finish(); err != nil {
 		return nil, err
 	}
-	if f.Type == "" || f.Sender == "" {
-		return nil, errors.New("event: missing type or sender")
+	if hasUnsigned {
+		canon = canonicaljson.Delete(canon, "unsigned")
 	}
-	e := &Event{version: v, raw: raw, roomID: f.RoomID, sender: f.Sender, typ: f.Type,
-		stateKey: f.StateKey, content: f.Content, depth: f.Depth,
-		originServerTS: f.OriginServerTS, redacts: f.Redacts, unsigned: f.Unsigned}
-	var err error
-	if e.prevEvents, err = parseRefs(f.PrevEvents, v); err != nil {
-		return nil, fmt.Errorf("event: prev_events: %w", err)
+	if len(canon) > MaxPDUSize {
+		return nil, &ParseError{Reason: fmt.Sprintf("%d bytes of canonical JSON", len(canon)), Err: ErrTooLarge}
 	}
-	if e.authEvents, err = parseRefs(f.AuthEvents, v); err != nil {
-		return nil, fmt.Errorf("event: auth_events: %w", err)
-	}
-	if v.RedactsInContent && f.Type == "m.room.redaction" {
-		var c struct {
-			Redacts string `json:"redacts"`
-		}
-		_ = json.Unmarshal(f.Content, &c)
-		e.redacts = c.Redacts
-	}
-	if v.EventIDFormat == EventIDServerGenerated {
-		e.eventID = f.EventID
-	} else {
-		sum := sha256.Sum256(raw) // PROVISIONAL: not the reference hash
-		e.eventID = "$" + base64.RawURLEncoding.EncodeToString(sum[:])
+	e.raw = canon
+	if v.EventIDFormat != EventIDServerGenerated {
+		e.eventID = formatEventID(referenceHash(canon, v), v)
 	}
 	return e, nil
 }
 
-func parseRefs(raw json.RawMessage, v *RoomVersion) ([]string, error) {
-	if len(raw) == 0 {
-		return nil, nil
+// parser collects the top-level members of an event.
+type parser struct {
+	e    *Event
+	seen uint // requiredBit of each key seen
+	err  error
+
+	contentRaw []byte
+	redacts    []byte
+}
+
+func (p *parser) fail(key, format string, args ...any) {
+	if p.err == nil {
+		p.err = &ParseError{Key: key, Reason: fmt.Sprintf(format, args...)}
 	}
-	if v.EventIDFormat == EventIDServerGenerated {
-		var pairs [][2]json.RawMessage
-		if err := json.Unmarshal(raw, &pairs); err != nil {
-			return nil, err
+}
+
+func (p *parser) member(key string, val []byte) {
+	e := p.e
+	p.seen |= requiredBit(key)
+	switch key {
+	case "type":
+		e.typ = p.str(key, val)
+		if len(e.typ) > maxKeyBytes {
+			p.fail(key, "longer than %d bytes", maxKeyBytes)
 		}
-		ids := make([]string, len(pairs))
-		for i, p := range pairs {
-			if err := json.Unmarshal(p[0], &ids[i]); err != nil {
-				return nil, err
+	case "state_key":
+		sk := p.str(key, val)
+		if len(sk) > maxKeyBytes {
+			p.fail(key, "longer than %d bytes", maxKeyBytes)
+		}
+		e.stateKey = &sk
+	case "sender":
+		e.sender = p.str(key, val)
+		if _, err := matrix.ParseUserID(e.sender); err != nil && p.err == nil {
+			p.fail(key, "%v", err)
+		}
+	case "room_id":
+		e.roomID = p.str(key, val)
+		if len(e.roomID) > matrix.MaxIDLength || len(e.roomID) < 2 || e.roomID[0] != '!' {
+			p.fail(key, "not a room ID")
+		}
+	case "content":
+		if val[0] != '{' {
+			p.fail(key, "not an object")
+		}
+		e.content = val
+	case "depth":
+		e.depth = p.integer(key, val)
+		if e.depth < 0 {
+			p.fail(key, "negative")
+		}
+	case "origin_server_ts":
+		e.originServerTS = p.integer(key, val)
+	case "prev_events":
+		e.prevEvents = p.refs(key, val)
+	case "auth_events":
+		e.authEvents = p.refs(key, val)
+	case "event_id":
+		if e.version.EventIDFormat == EventIDServerGenerated {
+			e.eventID = p.str(key, val)
+			id, err := matrix.ParseEventID(e.eventID)
+			if err == nil {
+				_, err = matrix.ParseServerName(string(id.Server()))
+			}
+			if err != nil {
+				p.fail(key, "not an event ID with a server name: %v", err)
 			}
 		}
-		return ids, nil
+	case "redacts":
+		p.redacts = val
+	case "origin":
+		if val[0] == '"' {
+			e.origin, _ = canonicaljson.Unquote(val)
+		}
+	case "hashes":
+		if val[0] != '{' {
+			p.fail(key, "not an object")
+		} else if h, ok := canonicaljson.Get(val, "sha256"); ok {
+			e.contentHash = p.str("hashes.sha256", h)
+		}
+	case "signatures":
+		p.signatures(val)
 	}
-	var ids []string
-	err := json.Unmarshal(raw, &ids)
-	return ids, err
+}
+
+func (p *parser) str(key string, val []byte) string {
+	s, err := canonicaljson.Unquote(val)
+	if err != nil {
+		p.fail(key, "not a string")
+	}
+	return s
+}
+
+func (p *parser) integer(key string, val []byte) int64 {
+	// Canonical JSON writes integers in plain decimal; anything ParseInt
+	// refuses is a float or out of range.
+	n, err := strconv.ParseInt(string(val), 10, 64)
+	if err != nil {
+		p.fail(key, "not an integer in range")
+	}
+	return n
+}
+
+// refs parses prev_events or auth_events.
+func (p *parser) refs(key string, val []byte) []string {
+	if val[0] != '[' {
+		p.fail(key, "not an array")
+		return nil
+	}
+	ids := []string{}
+	for elem := range canonicaljson.Elements(val) {
+		idJSON := elem
+		if p.e.version.EventIDFormat == EventIDServerGenerated {
+			// [event ID, {"sha256": hash}]
+			var parts [][]byte
+			if elem[0] == '[' {
+				for part := range canonicaljson.Elements(elem) {
+					parts = append(parts, part)
+				}
+			}
+			if len(parts) != 2 || parts[1][0] != '{' {
+				p.fail(key, "not a list of [event ID, hashes] pairs")
+				return nil
+			}
+			idJSON = parts[0]
+		}
+		id, err := canonicaljson.Unquote(idJSON)
+		if err == nil {
+			_, err = matrix.ParseEventID(id)
+		}
+		if err != nil {
+			p.fail(key, "not a list of event IDs")
+			return nil
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// signatures checks the shape {server: {key ID: signature}}.
+func (p *parser) signatures(val []byte) {
+	if val[0] != '{' {
+		p.fail("signatures", "not an object")
+		return
+	}
+	for _, byServer := range canonicaljson.Members(val) {
+		if byServer[0] != '{' {
+			p.fail("signatures", "not an object of objects")
+			return
+		}
+		for _, sig := range canonicaljson.Members(byServer) {
+			if sig[0] != '"' {
+				p.fail("signatures", "a signature is not a string")
+				return
+			}
+		}
+	}
+}
+
+// finish checks what depends on several keys.
+func (p *parser) finish() error {
+	e, v := p.e, p.e.version
+	required := []string{"type", "sender", "content", "depth", "origin_server_ts", "prev_events", "auth_events"}
+	if !(v.HashRoomIDs && e.typ == "m.room.create") {
+		required = append(required, "room_id")
+	}
+	if v.EventIDFormat == EventIDServerGenerated {
+		required = append(required, "event_id")
+	}
+	for _, key := range required {
+		if p.seen&requiredBit(key) == 0 {
+			return &ParseError{Key: key, Reason: "missing"}
+		}
+	}
+	if e.typ == "m.room.redaction" {
+		if v.RedactsInContent {
+			if r, ok := canonicaljson.Get(e.content, "redacts"); ok && r[0] == '"' {
+				e.redacts, _ = canonicaljson.Unquote(r)
+			}
+		} else if p.redacts != nil {
+			if p.redacts[0] != '"' {
+				return &ParseError{Key: "redacts", Reason: "not a string"}
+			}
+			e.redacts, _ = canonicaljson.Unquote(p.redacts)
+		}
+	}
+	return nil
+}
+
+// requiredBit numbers the keys that may be required, for parser.seen.
+func requiredBit(key string) uint {
+	switch key {
+	case "type":
+		return 1 << 0
+	case "sender":
+		return 1 << 1
+	case "content":
+		return 1 << 2
+	case "depth":
+		return 1 << 3
+	case "origin_server_ts":
+		return 1 << 4
+	case "prev_events":
+		return 1 << 5
+	case "auth_events":
+		return 1 << 6
+	case "room_id":
+		return 1 << 7
+	case "event_id":
+		return 1 << 8
+	}
+	return 0
 }

@@ -42,6 +42,9 @@ type RoomVersion struct {
 	// of m.room.create) have infinite power and the room ID is derived from
 	// the create event's reference hash (v12).
 	PrivilegedCreators bool
+	// HashRoomIDs: the room ID is "!" + the create event's reference hash in
+	// URL-safe base64 and m.room.create has no room_id (v12).
+	HashRoomIDs bool
 
 	// Redaction selects the redaction algorithm.
 	Redaction RedactionRules
@@ -104,7 +107,7 @@ func init() {
 		v.RedactsInContent = true
 		v.Redaction = RedactionV11
 	})
-	add("12", func(v *RoomVersion) { v.PrivilegedCreators = true; v.StateRes = 21 })
+	add("12", func(v *RoomVersion) { v.PrivilegedCreators = true; v.HashRoomIDs = true; v.StateRes = 21 })
 }
 
 // Version returns the room version with the given ID, or false if this
