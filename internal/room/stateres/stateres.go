@@ -88,6 +88,25 @@ func checkStates(g *graph, states []StateMap) error {
 	return nil
 }
 
+// checkOneRoom verifies that every loaded event is in the same room (the
+// v12 create event, which has no room_id, aside): an auth chain that leaves
+// the room is an attack or a broken store, and resolving across it would
+// mix two rooms' states.
+func checkOneRoom(g *graph) error {
+	roomID := ""
+	for _, ev := range g.events {
+		if ev.RoomID() == "" && ev.Type() == "m.room.create" && ev.Version().PrivilegedCreators {
+			continue
+		}
+		if roomID == "" {
+			roomID = ev.RoomID()
+		} else if ev.RoomID() != roomID {
+			return fmt.Errorf("stateres: event %s is in room %q, not %q", ev.EventID(), ev.RoomID(), roomID)
+		}
+	}
+	return nil
+}
+
 func clone(s StateMap) StateMap {
 	out := make(StateMap, len(s))
 	for k, id := range s {

@@ -1,9 +1,11 @@
 package stateres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"testing"
@@ -167,6 +169,23 @@ func TestResolveStateKeyMismatch(t *testing.T) {
 		if _, err := Resolve(context.Background(), b.v, forks, &mapLoader{events: b.byID}); err == nil {
 			t.Errorf("v%s: Resolve with an event at another key: no error", vid)
 		}
+	}
+}
+
+func TestResolveOtherRoom(t *testing.T) {
+	b := loadGoldenRoom(t, "testdata/topic_conflict.jsonl").build(t, "11")
+	tb := b.byID[b.id["TB"]]
+	raw := bytes.Replace(tb.JSON(), []byte(`"!room:example.com"`), []byte(`"!other:example.com"`), 1)
+	other, err := event.Parse(raw, b.v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := maps.Clone(b.byID)
+	events[other.EventID()] = other
+	forks := []StateMap{b.forks[0], clone(b.forks[1])}
+	forks[1][kTopic] = other.EventID()
+	if _, err := Resolve(context.Background(), b.v, forks, &mapLoader{events: events}); err == nil {
+		t.Error("Resolve with an event of another room: no error")
 	}
 }
 

@@ -50,6 +50,9 @@ func resolveV1(ctx context.Context, v *event.RoomVersion, states []StateMap, loa
 	if err := checkStates(g, states); err != nil {
 		return nil, err
 	}
+	if err := checkOneRoom(g); err != nil {
+		return nil, err
+	}
 	ev := func(id string) *event.Event { n, _ := g.node(id); return g.events[n] }
 
 	R := make(auth.StateMap, len(unconflicted)+len(conflicted))

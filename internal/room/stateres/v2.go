@@ -59,6 +59,9 @@ func resolveV2(ctx context.Context, v *event.RoomVersion, states []StateMap, loa
 	if err := checkStates(g, states); err != nil {
 		return nil, err
 	}
+	if err := checkOneRoom(g); err != nil {
+		return nil, err
+	}
 	if err := r.findCreate(unconflicted); err != nil {
 		return nil, err
 	}
@@ -217,7 +220,15 @@ func (r *resolution) findCreate(unconflicted StateMap) error {
 		}
 		return nil
 	}
-	roomID := g.events[0].RoomID()
+	// The create event itself has no room_id in v12: take it from any
+	// other event.
+	roomID := ""
+	for _, ev := range g.events {
+		if ev.Type() != "m.room.create" {
+			roomID = ev.RoomID()
+			break
+		}
+	}
 	if len(roomID) < 2 || roomID[0] != '!' {
 		return fmt.Errorf("stateres: room ID %q does not name a create event", roomID)
 	}
