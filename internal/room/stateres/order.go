@@ -46,6 +46,13 @@ func (h *powerHeap) Pop() any {
 // reverseTopologicalPowerOrder sorts the events of set with Kahn's algorithm
 // over their auth edges inside set, auth events first, taking at each step
 // the smallest available event by powerKey.
+//
+// "The DAG formed by auth events" of a set of events is read as the set's
+// events and the auth_events references between them, as Synapse does: an
+// ancestor reached only through events outside the set is not ordered
+// first. That is what lets v2 reset state (testdata/v2_state_reset.jsonl)
+// and why v2.1 adds the conflicted state subgraph, whose events fill in
+// those paths (testdata/v21_conflicted_subgraph.jsonl).
 func (r *resolution) reverseTopologicalPowerOrder(set bitset) []int32 {
 	g := r.g
 	local := make(map[int32]int) // event number → index in keys

@@ -39,91 +39,11 @@ func resolveV2(ctx context.Context, v *event.RoomVersion, states []StateMap, loa
 		return unconflicted, nil
 	}
 	r := &resolution{v: v, g: newGraph(ctx, load), levels: make(map[[2]int32]*auth.PowerLevels)}
+	if err := r.load(states, unconflicted); err != nil {
+		return nil, err
+	}
 	g := r.g
-
-	all := make(map[string]struct{})
-	for _, s := range states {
-		for _, id := range s {
-			all[id] = struct{}{}
-		}
-	}
-	ids := sortedIDs(all)
-	if err := g.loadClosure(ids); err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		if g.missing[id] {
-			return nil, fmt.Errorf("%w: %s (in a state)", ErrMissingEvent, id)
-		}
-	}
-	if err := checkStates(g, states); err != nil {
-		return nil, err
-	}
-	if err := checkOneRoom(g); err != nil {
-		return nil, err
-	}
-	if err := r.findCreate(unconflicted); err != nil {
-		return nil, err
-	}
-	n := len(g.events)
-
-	// The full auth chain of each state, and from them the auth difference.
-	// Every unconflicted event is in every state, so the chains of the
-	// unconflicted events (common) are in every C_i and are walked once;
-	// each state then adds the chains of its own conflicted events.
-	//
-	// NOTSPEC: the spec's auth chain of an event excludes the event, so
-	// C_i as written holds S_i's events only when another event of S_i cites
-	// them. Like Synapse and Ruma we count each state's own events in its
-	// chain (an unconflicted event is then never in the auth difference);
-	// resolving like the servers of the federation matters more here than
-	// the letter, since convergence is the point of state resolution.
-	common := newBitset(n)
-	var unconflictedNodes []int32
-	for _, id := range unconflicted {
-		m, _ := g.node(id)
-		unconflictedNodes = append(unconflictedNodes, m)
-	}
-	g.markAncestors(common, unconflictedNodes)
-
-	conflictedSet := newBitset(n)
-	var conflictedNodes []int32
-	var union, inter bitset
-	for i, s := range states {
-		var roots []int32
-		for k, id := range s {
-			if _, ok := conflicted[k]; !ok {
-				continue
-			}
-			m, _ := g.node(id)
-			roots = append(roots, m)
-			if !conflictedSet.has(m) {
-				conflictedSet.add(m)
-				conflictedNodes = append(conflictedNodes, m)
-			}
-		}
-		chain := common.clone()
-		g.markAncestors(chain, roots)
-		if i == 0 {
-			union, inter = chain.clone(), chain
-			continue
-		}
-		for w := range chain {
-			union[w] |= chain[w]
-			inter[w] &= chain[w]
-		}
-	}
-	full := newBitset(n)
-	for w := range full {
-		full[w] = union[w]&^inter[w] | conflictedSet[w]
-	}
-	if v.StateRes == 21 {
-		sub := r.conflictedSubgraph(conflictedSet, conflictedNodes)
-		for w := range full {
-			full[w] |= sub[w]
-		}
-	}
-
+	full := r.fullConflictedSet(states, unconflicted, conflicted)
 	if err := r.loadRejections(full); err != nil {
 		return nil, err
 	}
@@ -171,6 +91,100 @@ func resolveV2(ctx context.Context, v *event.RoomVersion, states []StateMap, loa
 		out[k] = id
 	}
 	return out, nil
+}
+
+// load loads the events of states and their auth chains, checks them and
+// finds the create event.
+func (r *resolution) load(states []StateMap, unconflicted StateMap) error {
+	g := r.g
+	all := make(map[string]struct{})
+	for _, s := range states {
+		for _, id := range s {
+			all[id] = struct{}{}
+		}
+	}
+	ids := sortedIDs(all)
+	if err := g.loadClosure(ids); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if g.missing[id] {
+			return fmt.Errorf("%w: %s (in a state)", ErrMissingEvent, id)
+		}
+	}
+	if err := checkStates(g, states); err != nil {
+		return err
+	}
+	if err := checkOneRoom(g); err != nil {
+		return err
+	}
+	return r.findCreate(unconflicted)
+}
+
+// fullConflictedSet returns the conflicted state set, the auth difference
+// and, in v2.1, the conflicted state subgraph.
+//
+// The auth difference needs the full auth chain C_i of each state. Every
+// unconflicted event is in every state, so the chains of the unconflicted
+// events (common) are in every C_i and are walked once; each state then
+// adds the chains of its own conflicted events. Each walk is linear in the
+// events it reaches.
+//
+// NOTSPEC: the spec's auth chain of an event excludes the event, so C_i as
+// written holds S_i's events only when another event of S_i cites them.
+// Like Synapse we count each state's own events in its chain (an
+// unconflicted event is then never in the auth difference): resolving like
+// the servers of the federation matters more here than the letter, since
+// convergence is the point of state resolution.
+func (r *resolution) fullConflictedSet(states []StateMap, unconflicted StateMap, conflicted map[event.StateKeyTuple][]string) bitset {
+	g := r.g
+	n := len(g.events)
+	common := newBitset(n)
+	unconflictedNodes := make([]int32, 0, len(unconflicted))
+	for _, id := range unconflicted {
+		m, _ := g.node(id)
+		unconflictedNodes = append(unconflictedNodes, m)
+	}
+	g.markAncestors(common, unconflictedNodes)
+
+	conflictedSet := newBitset(n)
+	var conflictedNodes []int32
+	var union, inter bitset
+	for i, s := range states {
+		var roots []int32
+		for k, id := range s {
+			if _, ok := conflicted[k]; !ok {
+				continue
+			}
+			m, _ := g.node(id)
+			roots = append(roots, m)
+			if !conflictedSet.has(m) {
+				conflictedSet.add(m)
+				conflictedNodes = append(conflictedNodes, m)
+			}
+		}
+		chain := common.clone()
+		g.markAncestors(chain, roots)
+		if i == 0 {
+			union, inter = chain.clone(), chain
+			continue
+		}
+		for w := range chain {
+			union[w] |= chain[w]
+			inter[w] &= chain[w]
+		}
+	}
+	full := newBitset(n)
+	for w := range full {
+		full[w] = union[w]&^inter[w] | conflictedSet[w]
+	}
+	if r.v.StateRes == 21 {
+		sub := r.conflictedSubgraph(conflictedSet, conflictedNodes)
+		for w := range full {
+			full[w] |= sub[w]
+		}
+	}
+	return full
 }
 
 // separate splits states into the unconflicted state map and, for each
@@ -398,12 +412,13 @@ func isPowerEvent(ev *event.Event) bool {
 // conflicted set and the events of their auth chains in that set.
 //
 // NOTSPEC: the spec adds every event of P's auth chain that is in the full
-// conflicted set; Synapse and Ruma add those reachable from P through events
-// of the full conflicted set only. The two differ only when an event of the
-// full conflicted set is reachable from P solely through events that are in
-// every auth chain, which needs a conflicted key whose older event is also an
-// ancestor of the other state. We follow the deployed servers so that this
-// server converges with them; see the package tests for the common cases.
+// conflicted set; Synapse adds those reachable from P through events of the
+// full conflicted set only, and so do we, to converge with it. The two
+// differ only when an event of the full conflicted set is reachable from P
+// solely through events outside it, that is through events in every auth
+// chain; that event is then in every auth chain too, so it is in the set as
+// a conflicted state event (or, in v2.1, in the subgraph — which then holds
+// the path as well, unless P is only in the auth difference).
 func (r *resolution) powerEventsAndChains(full bitset) bitset {
 	g := r.g
 	x := newBitset(len(g.events))
