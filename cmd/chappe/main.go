@@ -148,6 +148,7 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	pw := *password
 	generated := false
 	if pw == "" {
+		fmt.Fprint(stderr, "Password (empty: generate one): ")
 		pw, _ = bufio.NewReader(stdin).ReadString('\n')
 		pw = strings.TrimRight(pw, "\r\n")
 	}
