@@ -162,3 +162,6 @@ func TestEventIDOfRealEvent(t *testing.T) {
 		t.Errorf("v11: EventID() = %s, the same as v4's", ev.EventID())
 	}
 }
+
+func b64std(b []byte) string { return base64.RawStdEncoding.EncodeToString(b) }
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
