@@ -67,6 +67,11 @@ func (a *API) authenticate(r *http.Request) (*Session, error) {
 	return &Session{UserID: s.UserID, DeviceID: s.DeviceID, IsAdmin: s.IsAdmin, TokenHash: hash}, nil
 }
 
+// Authenticate resolves the request's access token to the calling
+// session, answering M_MISSING_TOKEN or M_UNKNOWN_TOKEN; other APIs served
+// beside the client API (media) authenticate through it.
+func (a *API) Authenticate(r *http.Request) (*Session, error) { return a.authenticate(r) }
+
 // authed wraps a handler that needs an access token.
 func (a *API) authed(h authedFunc) httpapi.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {

@@ -39,6 +39,7 @@ type Config struct {
 	Auth         AuthConfig         `yaml:"auth"`
 	RateLimit    RateLimitConfig    `yaml:"rate_limit"`
 	Metrics      MetricsConfig      `yaml:"metrics"`
+	Media        MediaConfig        `yaml:"media"`
 	Log          LogConfig          `yaml:"log"`
 }
 
@@ -105,11 +106,11 @@ type LogConfig struct {
 // ./chappe-data, server name localhost, client API on 127.0.0.1:8008.
 func Default() Config {
 	return Config{
-		ServerName: "localhost",
-		DataDir:    "chappe-data",
-		Client:     ClientConfig{Addr: "127.0.0.1:8008", MaxRequestBytes: 1 << 20},
+		ServerName:   "localhost",
+		DataDir:      "chappe-data",
+		Client:       ClientConfig{Addr: "127.0.0.1:8008", MaxRequestBytes: 1 << 20},
 		Registration: RegistrationConfig{Mode: "closed"},
-		Auth:       AuthConfig{AccessTokenLifetime: 5 * time.Minute, MinPasswordLength: 8},
+		Auth:         AuthConfig{AccessTokenLifetime: 5 * time.Minute, MinPasswordLength: 8},
 		RateLimit: RateLimitConfig{
 			Enabled: true,
 			// Synapse's defaults: rc_login 0.17/s burst 3, rc_registration
@@ -120,6 +121,7 @@ func Default() Config {
 			Message:  Rate{PerSecond: 1, Burst: 20},
 		},
 		Metrics: MetricsConfig{Path: "/metrics"},
+		Media:   defaultMedia(),
 		Log:     LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -274,6 +276,9 @@ func (c *Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.Metrics.Path, "/") || strings.HasPrefix(c.Metrics.Path, "/_matrix") {
 		return &Error{"metrics.path", "must start with / and not be under /_matrix"}
+	}
+	if err := c.Media.validate(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
