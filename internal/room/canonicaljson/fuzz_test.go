@@ -43,6 +43,22 @@ func FuzzCanonicalJSON(f *testing.F) {
 			if strict && !IsCanonical(out) {
 				t.Fatalf("Encode(%q, strict) = %q is not canonical", in, out)
 			}
+			// The helpers walk canonical output exactly: an object rebuilt
+			// from its members, or an array from its elements, is unchanged.
+			if len(out) > 0 && out[0] == '{' {
+				if got := Filter(nil, out, func([]byte) bool { return true }); !bytes.Equal(got, out) {
+					t.Fatalf("Filter(%q, all) = %q", out, got)
+				}
+			}
+			if len(out) > 0 && out[0] == '[' {
+				var elems [][]byte
+				for e := range Elements(out) {
+					elems = append(elems, e)
+				}
+				if got := "[" + string(bytes.Join(elems, []byte(","))) + "]"; got != string(out) {
+					t.Fatalf("Elements(%q) rebuilt = %q", out, got)
+				}
+			}
 		}
 	})
 }

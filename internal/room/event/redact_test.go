@@ -136,7 +136,7 @@ func TestRedactTopLevel(t *testing.T) {
 func TestRedactThirdPartyInviteShapes(t *testing.T) {
 	v := mustVersion(t, "11")
 	for content, want := range map[string]string{
-		`{"membership":"invite","third_party_invite":"x"}`:             `{"membership":"invite"}`,
+		`{"membership":"invite","third_party_invite":"x"}`:                `{"membership":"invite"}`,
 		`{"membership":"invite","third_party_invite":{"display_name":1}}`: `{"membership":"invite","third_party_invite":{}}`,
 	} {
 		raw := pdu(t, v, map[string]any{"type": "m.room.member", "state_key": "@u:x", "content": json.RawMessage(content)})
