@@ -56,6 +56,15 @@ func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) error
 	if req.Nonce == "" || req.Username == "" || req.MAC == "" {
 		return matrix.MissingParam("nonce, username and mac are required")
 	}
+	// The nonce is spent before the MAC is checked, as Synapse does, so
+	// that each nonce buys a single guess.
+	ok, err := a.db.UseNonce(r.Context(), req.Nonce, nonceMaxAgeMS)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return matrix.Errorf(http.StatusBadRequest, matrix.ErrUnknown, "Unrecognised nonce")
+	}
 	// The MAC covers nonce, username, password, admin flag and user type,
 	// NUL-separated, with HMAC-SHA1 keyed by the shared secret.
 	mac := hmac.New(sha1.New, []byte(a.cfg.Registration.SharedSecret))
@@ -65,19 +74,12 @@ func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) error
 	} else {
 		mac.Write([]byte("notadmin"))
 	}
-	if req.UserType != nil {
+	if req.UserType != nil && *req.UserType != "" { // Synapse: only a non-empty user_type
 		mac.Write([]byte("\x00" + *req.UserType))
 	}
 	given, err := hex.DecodeString(req.MAC)
 	if err != nil || !hmac.Equal(given, mac.Sum(nil)) {
 		return matrix.Forbidden("HMAC incorrect")
-	}
-	ok, err := a.db.UseNonce(r.Context(), req.Nonce, nonceMaxAgeMS)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return matrix.Errorf(http.StatusBadRequest, matrix.ErrUnknown, "Unrecognised nonce")
 	}
 	userID, err := a.checkNewUsername(r.Context(), req.Username)
 	if err != nil {
