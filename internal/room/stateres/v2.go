@@ -39,7 +39,7 @@ func resolveV2(ctx context.Context, v *event.RoomVersion, states []StateMap, loa
 		return unconflicted, nil
 	}
 	r := &resolution{v: v, g: newGraph(ctx, load), levels: make(map[[2]int32]*auth.PowerLevels)}
-	if err := r.load(states, unconflicted); err != nil {
+	if err := r.load(states, unconflicted, conflicted); err != nil {
 		return nil, err
 	}
 	g := r.g
@@ -94,16 +94,17 @@ func resolveV2(ctx context.Context, v *event.RoomVersion, states []StateMap, loa
 }
 
 // load loads the events of states and their auth chains, checks them and
-// finds the create event.
-func (r *resolution) load(states []StateMap, unconflicted StateMap) error {
+// finds the create event. The order of loading does not matter: every
+// ordering in the algorithm ends on event IDs, which are unique.
+func (r *resolution) load(states []StateMap, unconflicted StateMap, conflicted map[event.StateKeyTuple][]string) error {
 	g := r.g
-	all := make(map[string]struct{})
-	for _, s := range states {
-		for _, id := range s {
-			all[id] = struct{}{}
-		}
+	ids := make([]string, 0, len(unconflicted)+2*len(conflicted))
+	for _, id := range unconflicted {
+		ids = append(ids, id)
 	}
-	ids := sortedIDs(all)
+	for _, c := range conflicted {
+		ids = append(ids, c...)
+	}
 	if err := g.loadClosure(ids); err != nil {
 		return err
 	}
