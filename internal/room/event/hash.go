@@ -34,8 +34,7 @@ func contentHash(canon []byte) [32]byte {
 // referenceHash is the SHA-256 of the redacted canonical event without
 // signatures and unsigned ("Calculating the reference hash for an event").
 func referenceHash(canon []byte, v *RoomVersion) [32]byte {
-	redacted := redact(canon, v.Redaction) // drops unsigned
-	return sha256.Sum256(canonicaljson.Delete(redacted, "signatures"))
+	return sha256.Sum256(signedPart(canon, v))
 }
 
 // formatEventID turns a reference hash into an event ID: unpadded standard

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"chappe.eu/chappe/internal/matrix"
 	"chappe.eu/chappe/internal/room/canonicaljson"
@@ -66,43 +67,70 @@ const maxKeyBytes = 255
 // Grammar beyond the above (the room_id's server, auth_events counts) is for
 // the authorization rules, which reject rather than drop.
 func Parse(raw []byte, v *RoomVersion) (*Event, error) {
-	canon, err := canonicaljson.Encode(raw, v.StrictCanonicalJSON)
+	buf := scratchPool.Get().(*[]byte)
+	defer putScratch(buf)
+	canon, err := canonicaljson.AppendEncode((*buf)[:0], raw, v.StrictCanonicalJSON)
+	*buf = canon
 	if err != nil {
 		return nil, &ParseError{Reason: "invalid JSON", Err: err}
 	}
 	if canon[0] != '{' {
 		return nil, &ParseError{Reason: "not a JSON object"}
 	}
+	if len(canon) > MaxPDUSize+maxUnsignedSize {
+		return nil, &ParseError{Reason: fmt.Sprintf("%d bytes of canonical JSON", len(canon)), Err: ErrTooLarge}
+	}
 	e := &Event{version: v}
 	p := parser{e: e}
-	hasUnsigned := false
+	// Copy every member but unsigned into the event's own buffer and parse
+	// the copies, so that the accessors' slices point into e.raw. The
+	// buffer never grows (the copy is no longer than canon), so the slices
+	// stay valid.
+	out := make([]byte, 1, len(canon))
+	out[0] = '{'
 	for k, val := range canonicaljson.Members(canon) {
 		if string(k) == "unsigned" {
-			hasUnsigned = true
 			if val[0] == '{' {
 				e.unsigned = append([]byte(nil), val...)
 			}
 			continue
 		}
-		p.member(string(k), val)
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, k...)
+		out = append(out, '"', ':')
+		out = append(out, val...)
+		p.member(string(k), out[len(out)-len(val):])
 	}
+	out = append(out, '}')
 	if p.err != nil {
 		return nil, p.err
 	}
 	if err := p.finish(); err != nil {
 		return nil, err
 	}
-	if hasUnsigned {
-		canon = canonicaljson.Delete(canon, "unsigned")
+	if len(out) > MaxPDUSize {
+		return nil, &ParseError{Reason: fmt.Sprintf("%d bytes of canonical JSON", len(out)), Err: ErrTooLarge}
 	}
-	if len(canon) > MaxPDUSize {
-		return nil, &ParseError{Reason: fmt.Sprintf("%d bytes of canonical JSON", len(canon)), Err: ErrTooLarge}
-	}
-	e.raw = canon
+	e.raw = out
 	if v.EventIDFormat != EventIDServerGenerated {
-		e.eventID = formatEventID(referenceHash(canon, v), v)
+		e.eventID = formatEventID(referenceHash(out, v), v)
 	}
 	return e, nil
+}
+
+// maxUnsignedSize bounds the unsigned object Parse is willing to skip over,
+// so that hostile input is refused before it is copied.
+const maxUnsignedSize = 1 << 20
+
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func putScratch(b *[]byte) {
+	if cap(*b) <= 4*MaxPDUSize {
+		scratchPool.Put(b)
+	}
 }
 
 // parser collects the top-level members of an event.

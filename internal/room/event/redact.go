@@ -62,10 +62,10 @@ var contentKeys = map[RedactionRules]map[string][]string{
 }
 
 // redact applies v's redaction algorithm to the canonical JSON of an event
-// and returns canonical JSON. Keys are kept in order, so no re-sorting is
-// needed. unsigned is dropped with the rest: callers that serve a redacted
-// event attach their own.
-func redact(canon []byte, rules RedactionRules) []byte {
+// and returns canonical JSON, without signatures unless withSignatures.
+// Keys are kept in order, so no re-sorting is needed. unsigned is dropped
+// with the rest: callers that serve a redacted event attach their own.
+func redact(canon []byte, rules RedactionRules, withSignatures bool) []byte {
 	var typ string
 	if t, ok := canonicaljson.Get(canon, "type"); ok && t[0] == '"' {
 		typ, _ = canonicaljson.Unquote(t)
@@ -74,7 +74,7 @@ func redact(canon []byte, rules RedactionRules) []byte {
 	out := make([]byte, 0, len(canon))
 	out = append(out, '{')
 	for k, v := range canonicaljson.Members(canon) {
-		if !slices.Contains(keep, string(k)) {
+		if !slices.Contains(keep, string(k)) || !withSignatures && string(k) == "signatures" {
 			continue
 		}
 		if len(out) > 1 {
@@ -131,10 +131,16 @@ func redactContent(out, content []byte, typ string, rules RedactionRules) []byte
 	return append(out, '}')
 }
 
+// signedPart is what event signatures and the reference hash cover: the
+// redacted event without signatures (and unsigned, which redaction drops).
+func signedPart(canon []byte, v *RoomVersion) []byte {
+	return redact(canon, v.Redaction, false)
+}
+
 // Redact returns e redacted by its room version's algorithm, with the same
 // event ID and no unsigned.
 func (e *Event) Redact() *Event {
-	r, err := Parse(redact(e.raw, e.version.Redaction), e.version)
+	r, err := Parse(redact(e.raw, e.version.Redaction, true), e.version)
 	if err != nil {
 		// Redaction keeps every key Parse requires and only shrinks the
 		// event, so a valid event always yields a valid redacted one.
@@ -150,5 +156,5 @@ func RedactJSON(eventJSON []byte, v *RoomVersion) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return redact(canon, v.Redaction), nil
+	return redact(canon, v.Redaction, true), nil
 }

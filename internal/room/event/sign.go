@@ -27,7 +27,7 @@ func Sign(eventJSON []byte, v *RoomVersion, server matrix.ServerName, keyID sign
 }
 
 func signCanonical(canon []byte, v *RoomVersion, server matrix.ServerName, keyID signing.KeyID, key ed25519.PrivateKey) ([]byte, error) {
-	msg := canonicaljson.Delete(redact(canon, v.Redaction), "signatures")
+	msg := signedPart(canon, v)
 	return signing.AddSignature(canon, string(server), keyID, ed25519.Sign(key, msg))
 }
 
@@ -119,7 +119,7 @@ func (e *Event) isThirdPartyInvite() bool {
 // wrapping signing.ErrNotSigned, signing.ErrUnknownKey (fetch the keys and
 // retry) or signing.ErrBadSignature. An event that fails is dropped.
 func (e *Event) VerifySignatures(keys KeyLookup) error {
-	msg := canonicaljson.Delete(redact(e.raw, e.version.Redaction), "signatures")
+	msg := signedPart(e.raw, e.version)
 	lookup := func(entity string, keyID signing.KeyID) (ed25519.PublicKey, bool) {
 		k, ok := keys(matrix.ServerName(entity), keyID)
 		switch {
