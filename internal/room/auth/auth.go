@@ -10,10 +10,10 @@
 package auth
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
+	"chappe.eu/chappe/internal/room/canonicaljson"
 	"chappe.eu/chappe/internal/room/event"
 )
 
@@ -148,7 +148,7 @@ func (c *checker) checkRoom() error {
 		}
 	}
 	c.create = parseCreate(create)
-	tuples, _ := AuthEventsNeeded(c.v, c.ev.Type(), c.ev.Sender(), c.ev.StateKey(), c.ev.Content())
+	tuples, _ := authEventsNeeded(c.v, c.ev.Type(), c.ev.Sender(), c.ev.StateKey(), c.ev.Content())
 	for _, t := range tuples {
 		if e := c.state[t]; e != nil && e.RoomID() != c.ev.RoomID() {
 			return c.reject(c.lay.authEvents, ".5", "%s %q is from room %q", t.Type, t.StateKey, e.RoomID())
@@ -163,7 +163,7 @@ func (c *checker) membership(userID string) string {
 	if m == nil {
 		return ""
 	}
-	s, _ := stringValue(objectField(m.Content(), "membership"))
+	s, _ := stringValue(field(m.Content(), "membership"))
 	return s
 }
 
@@ -176,7 +176,7 @@ func (c *checker) joinRule() string {
 	if jr == nil {
 		return "invite"
 	}
-	raw := objectField(jr.Content(), "join_rule")
+	raw := field(jr.Content(), "join_rule")
 	if raw == nil {
 		return "invite"
 	}
@@ -244,36 +244,29 @@ func (c *checker) checkCreate() error {
 	} else if d := domain(ev.RoomID()); d != domain(ev.Sender()) {
 		return c.reject(1, ".2", "room_id domain %q does not match sender domain %q", d, domain(ev.Sender()))
 	}
-	var cc createContent
-	_ = json.Unmarshal(ev.Content(), &cc) // fields of the wrong type stay nil or fail below
-	if cc.RoomVersion != nil {
-		s, ok := stringValue(cc.RoomVersion)
+	content := ev.Content()
+	if rv := field(content, "room_version"); rv != nil {
+		s, ok := stringValue(rv)
 		if _, known := event.Version(s); !ok || !known {
-			return c.reject(1, ".3", "unknown room_version %s", clip(cc.RoomVersion))
+			return c.reject(1, ".3", "unknown room_version %s", clip(rv))
 		}
 	}
 	switch {
 	case c.v.PrivilegedCreators:
-		if cc.AdditionalCreators != nil {
-			var ids []json.RawMessage
-			if json.Unmarshal(cc.AdditionalCreators, &ids) != nil || ids == nil {
+		if ac := field(content, "additional_creators"); ac != nil {
+			if ac[0] != '[' {
 				return c.reject(1, ".4", "additional_creators is not an array")
 			}
-			for _, raw := range ids {
+			for raw := range canonicaljson.Elements(ac) {
 				if s, ok := stringValue(raw); !ok || !validUserID(s) {
 					return c.reject(1, ".4", "additional_creators holds %s, not a valid user ID", clip(raw))
 				}
 			}
 		}
 	case !c.v.ImplicitRoomCreator:
-		if !hasField(ev.Content(), "creator") {
+		if !hasField(content, "creator") {
 			return c.reject(1, ".4", "m.room.create has no creator")
 		}
 	}
 	return nil
-}
-
-// hasField reports whether the JSON object raw has key.
-func hasField(raw json.RawMessage, key string) bool {
-	return objectField(raw, key) != nil
 }

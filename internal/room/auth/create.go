@@ -1,8 +1,7 @@
 package auth
 
 import (
-	"encoding/json"
-
+	"chappe.eu/chappe/internal/room/canonicaljson"
 	"chappe.eu/chappe/internal/room/event"
 )
 
@@ -16,36 +15,26 @@ type createInfo struct {
 	createEvent *event.Event
 }
 
-type createContent struct {
-	Creator            json.RawMessage `json:"creator"`
-	RoomVersion        json.RawMessage `json:"room_version"`
-	Federate           json.RawMessage `json:"m.federate"`
-	AdditionalCreators json.RawMessage `json:"additional_creators"`
-}
-
 // parseCreate reads the create event leniently: it was accepted already, and
 // rules that validate it (rule 1) do so on the raw content.
 func parseCreate(create *event.Event) createInfo {
 	v := create.Version()
 	c := createInfo{privileged: v.PrivilegedCreators, federate: true,
 		senderHost: domain(create.Sender()), version: v, createEvent: create}
-	var cc createContent
-	_ = json.Unmarshal(create.Content(), &cc)
-	if string(cc.Federate) == "false" {
+	content := create.Content()
+	if string(field(content, "m.federate")) == "false" {
 		c.federate = false
 	}
 	if v.ImplicitRoomCreator {
 		c.creators = []string{create.Sender()}
-	} else {
-		var creator string
-		if json.Unmarshal(cc.Creator, &creator) == nil && creator != "" {
-			c.creators = []string{creator}
-		}
+	} else if creator, ok := stringValue(field(content, "creator")); ok && creator != "" {
+		c.creators = []string{creator}
 	}
 	if v.PrivilegedCreators {
-		var extra []string
-		if json.Unmarshal(cc.AdditionalCreators, &extra) == nil {
-			c.creators = append(c.creators, extra...)
+		for raw := range canonicaljson.Elements(field(content, "additional_creators")) {
+			if s, ok := stringValue(raw); ok {
+				c.creators = append(c.creators, s)
+			}
 		}
 	}
 	return c

@@ -45,6 +45,9 @@ func parse(t testing.TB, v *event.RoomVersion, js string) *event.Event {
 	}
 	ev, err := event.Parse([]byte(mustJSON(m)), v)
 	if err != nil {
+		if len(js) > 200 {
+			js = js[:200] + "…"
+		}
 		t.Fatalf("event.Parse(%s): %v", js, err)
 	}
 	return ev

@@ -28,7 +28,7 @@ var validUserIDTests = []struct {
 	{"@alice:[::1]x", false},
 	{"@a\x00b:example.org", false},
 	{"@" + strings.Repeat("a", 243) + ":example.org", false}, // 256 bytes
-	{"@" + strings.Repeat("a", 242) + ":example.org", true}, // 255 bytes
+	{"@" + strings.Repeat("a", 242) + ":example.org", true},  // 255 bytes
 }
 
 func TestValidUserID(t *testing.T) {

@@ -1,16 +1,8 @@
 package auth
 
 import (
-	"encoding/json"
-
 	"chappe.eu/chappe/internal/room/event"
 )
-
-type memberContent struct {
-	Membership        json.RawMessage `json:"membership"`
-	ThirdPartyInvite  json.RawMessage `json:"third_party_invite"`
-	JoinAuthorisedVia json.RawMessage `json:"join_authorised_via_users_server"`
-}
 
 // JoinAuthorisedVia reports whether ev is an m.room.member event of a room
 // version with restricted joins (v8+) whose content has the key
@@ -22,7 +14,7 @@ func JoinAuthorisedVia(ev *event.Event) (userID string, ok bool) {
 	if !ev.Version().RestrictedJoin || ev.Type() != "m.room.member" {
 		return "", false
 	}
-	raw := objectField(ev.Content(), "join_authorised_via_users_server")
+	raw := field(ev.Content(), "join_authorised_via_users_server")
 	if raw == nil {
 		return "", false
 	}
@@ -35,8 +27,7 @@ func JoinAuthorisedVia(ev *event.Event) (userID string, ok bool) {
 // join_authorised_via_users_server signature rule as 4.2.
 func (c *checker) checkMember() error {
 	ev, v, r := c.ev, c.v, c.lay.member
-	var mc memberContent
-	_ = json.Unmarshal(ev.Content(), &mc)
+	mc := parseMemberContent(ev.Content())
 	sk := ev.StateKey()
 	if sk == nil || mc.Membership == nil {
 		return c.reject(r, ".1", "m.room.member needs a state_key and content.membership")
@@ -161,11 +152,11 @@ func (c *checker) checkInvite(target string, mc memberContent, sub func(int, str
 		if targetM == "ban" {
 			return c.reject(r, rule(1), "target is banned")
 		}
-		signed := objectField(mc.ThirdPartyInvite, "signed")
+		signed := field(mc.ThirdPartyInvite, "signed")
 		if signed == nil {
 			return c.reject(r, rule(2), "third_party_invite has no signed")
 		}
-		rawMXID, rawToken := objectField(signed, "mxid"), objectField(signed, "token")
+		rawMXID, rawToken := field(signed, "mxid"), field(signed, "token")
 		if rawMXID == nil || rawToken == nil {
 			return c.reject(r, rule(3), "signed needs mxid and token")
 		}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"chappe.eu/chappe/internal/room/canonicaljson"
 	"chappe.eu/chappe/internal/room/event"
 )
 
@@ -190,64 +192,64 @@ func (b plProblems) err() error {
 	return nil
 }
 
-type plContent struct {
-	UsersDefault  json.RawMessage `json:"users_default"`
-	EventsDefault json.RawMessage `json:"events_default"`
-	StateDefault  json.RawMessage `json:"state_default"`
-	Ban           json.RawMessage `json:"ban"`
-	Redact        json.RawMessage `json:"redact"`
-	Kick          json.RawMessage `json:"kick"`
-	Invite        json.RawMessage `json:"invite"`
-	Events        json.RawMessage `json:"events"`
-	Notifications json.RawMessage `json:"notifications"`
-	Users         json.RawMessage `json:"users"`
-}
-
-// parsePowerLevels reads the content of an m.room.power_levels event of room
-// version v leniently and reports what breaks the version's format.
+// parsePowerLevels reads the canonical content of an m.room.power_levels
+// event of room version v leniently and reports what breaks the version's
+// format.
 func parsePowerLevels(content json.RawMessage, v *event.RoomVersion) (*PowerLevels, plProblems) {
 	p := &PowerLevels{Ban: defaultBan, Kick: defaultKick, Redact: defaultRedact, Invite: defaultInvite,
 		StateDefault: defaultStateDefault, EventsDefault: defaultEventsDefault,
 		UsersDefault: defaultUsersDefault, hasEvent: true}
 	var bad plProblems
-	var c plContent
-	if err := json.Unmarshal(content, &c); err != nil {
+	if len(content) == 0 || content[0] != '{' {
 		bad.top = "content is not an object"
 		return p, bad
 	}
-	for i, raw := range [...]json.RawMessage{c.UsersDefault, c.EventsDefault, c.StateDefault, c.Ban, c.Redact, c.Kick, c.Invite} {
-		if raw == nil {
-			continue
-		}
-		l, ok := parseLevel(raw, v)
-		if !ok {
-			if bad.top == "" {
-				bad.top = fmt.Sprintf("%s is not a power level: %s", topKeys[i], clip(raw))
+	for rawKey, raw := range canonicaljson.Members(content) {
+		switch key := string(rawKey); key {
+		case "events":
+			p.Events, bad.events = parseLevelMap(raw, key, v, false)
+		case "notifications":
+			p.Notifications, bad.notifications = parseLevelMap(raw, key, v, false)
+		case "users":
+			p.Users, bad.users = parseLevelMap(raw, key, v, true)
+		default:
+			i := topKeyIndex(key)
+			if i < 0 {
+				continue
 			}
-			continue
+			l, ok := parseLevel(raw, v)
+			if !ok {
+				if bad.top == "" {
+					bad.top = fmt.Sprintf("%s is not a power level: %s", key, clip(raw))
+				}
+				continue
+			}
+			*p.top(i) = l
+			p.present |= 1 << i
 		}
-		*p.top(i) = l
-		p.present |= 1 << i
 	}
-	p.Events, bad.events = parseLevelMap(c.Events, "events", v, false)
-	p.Notifications, bad.notifications = parseLevelMap(c.Notifications, "notifications", v, false)
-	p.Users, bad.users = parseLevelMap(c.Users, "users", v, true)
 	return p, bad
+}
+
+func topKeyIndex(key string) int {
+	for i, k := range topKeys {
+		if k == key {
+			return i
+		}
+	}
+	return -1
 }
 
 // parseLevelMap reads an object of power levels, skipping entries that are
 // not power levels (or, for users, whose key is not a valid user ID).
 func parseLevelMap(raw json.RawMessage, name string, v *event.RoomVersion, userKeys bool) (map[string]int64, string) {
-	if raw == nil {
-		return nil, ""
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+	if raw[0] != '{' {
 		return nil, name + " is not an object"
 	}
-	out := make(map[string]int64, len(m))
+	out := make(map[string]int64)
 	problem := ""
-	for k, r := range m {
+	for rawKey, r := range canonicaljson.Members(raw) {
+		k := keyString(rawKey)
 		if userKeys && !validUserID(k) {
 			if problem == "" {
 				problem = fmt.Sprintf("%s key %q is not a valid user ID", name, k)
@@ -264,6 +266,18 @@ func parseLevelMap(raw json.RawMessage, name string, v *event.RoomVersion, userK
 		out[k] = l
 	}
 	return out, problem
+}
+
+// keyString returns the key of a raw key of canonical JSON (without quotes),
+// unescaping it if need be.
+func keyString(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw)
+	}
+	quoted := make([]byte, 0, len(raw)+2)
+	quoted = append(append(append(quoted, '"'), raw...), '"')
+	s, _ := canonicaljson.Unquote(quoted)
+	return s
 }
 
 // maxSafe bounds integers in canonical JSON (v6+): [-(2**53)+1, (2**53)-1].
@@ -287,8 +301,8 @@ func parseLevel(raw json.RawMessage, v *event.RoomVersion) (int64, bool) {
 		if v.IntegerPowerLevels {
 			return 0, false
 		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		s, ok := stringValue(raw)
+		if !ok {
 			return 0, false
 		}
 		return parseIntString(strings.TrimSpace(s))

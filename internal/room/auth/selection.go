@@ -20,6 +20,14 @@ import (
 // The error reports an m.room.member event without a state_key, whose
 // content cannot be read.
 func AuthEventsNeeded(v *event.RoomVersion, typ, sender string, stateKey *string, content json.RawMessage) ([]event.StateKeyTuple, error) {
+	if typ == "m.room.member" {
+		content = canonical(content)
+	}
+	return authEventsNeeded(v, typ, sender, stateKey, content)
+}
+
+// authEventsNeeded is AuthEventsNeeded for canonical content.
+func authEventsNeeded(v *event.RoomVersion, typ, sender string, stateKey *string, content []byte) ([]event.StateKeyTuple, error) {
 	if typ == "m.room.create" {
 		return nil, nil
 	}
@@ -37,8 +45,7 @@ func AuthEventsNeeded(v *event.RoomVersion, typ, sender string, stateKey *string
 	if *stateKey != sender {
 		need = append(need, memberTuple(*stateKey))
 	}
-	var mc memberContent
-	_ = json.Unmarshal(content, &mc) // what cannot be read selects nothing more
+	mc := parseMemberContent(content) // what cannot be read selects nothing more
 	membership, _ := stringValue(mc.Membership)
 	if membership == "join" || membership == "invite" || membership == "knock" {
 		need = append(need, joinRulesTuple)
@@ -96,7 +103,7 @@ func CheckAuthEvents(ev *event.Event, authEvents []*event.Event) (StateMap, erro
 	if len(byID) != len(listed) {
 		return nil, errors.New("auth: supplied events that are not in auth_events")
 	}
-	need, err := AuthEventsNeeded(v, ev.Type(), ev.Sender(), ev.StateKey(), ev.Content())
+	need, err := authEventsNeeded(v, ev.Type(), ev.Sender(), ev.StateKey(), ev.Content())
 	if err != nil {
 		return nil, reject(".2", "%v", err)
 	}

@@ -10,30 +10,10 @@ import (
 	"chappe.eu/chappe/internal/room/canonicaljson"
 )
 
-// objectField returns the value of key in the JSON object raw, or nil when
-// raw is not an object or has no such key.
-func objectField(raw json.RawMessage, key string) json.RawMessage {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return nil
-	}
-	return m[key]
-}
-
-// stringValue returns raw as a string if it is a JSON string.
-func stringValue(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	var s string
-	err := json.Unmarshal(raw, &s)
-	return s, err == nil
-}
-
 // tpiToken returns content.third_party_invite.signed.token, the state key of
 // the m.room.third_party_invite event an invite redeems.
 func tpiToken(tpi json.RawMessage) (string, bool) {
-	return stringValue(objectField(objectField(tpi, "signed"), "token"))
+	return stringValue(field(field(tpi, "signed"), "token"))
 }
 
 type tpiEventContent struct {
@@ -66,7 +46,7 @@ func verifySignedByAny(signed json.RawMessage, tpiContent json.RawMessage) bool 
 		return false
 	}
 	var sigs map[string]map[string]json.RawMessage
-	if json.Unmarshal(objectField(signed, "signatures"), &sigs) != nil {
+	if json.Unmarshal(field(signed, "signatures"), &sigs) != nil {
 		return false
 	}
 	msg, err := signedBytes(signed)
