@@ -103,7 +103,12 @@ func Build(p Proto, v *RoomVersion, origin matrix.ServerName, keyID signing.KeyI
 		fields["event_id"] = id
 	}
 
-	raw, err := canonicaljson.Marshal(fields)
+	// Content was checked strictly above; the envelope follows the version,
+	// so that a v1–v5 depth beyond 2**53 (allowed up to 2**63-1) works.
+	raw, err := json.Marshal(fields)
+	if err == nil {
+		raw, err = canonicaljson.Encode(raw, v.StrictCanonicalJSON)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("event: build: %w", err)
 	}

@@ -263,6 +263,16 @@ func TestBuildShapes(t *testing.T) {
 		t.Errorf("v1: prev_events = %s, event ID %s", prev, ev.EventID())
 	}
 
+	// Depth may exceed 2**53-1 only before room version 6.
+	for id, ok := range map[string]bool{"5": true, "6": false} {
+		v := mustVersion(t, id)
+		p := message(v)
+		p.Depth = 1 << 62
+		if _, err := Build(p, v, "a.example", "ed25519:1", key); (err == nil) != ok {
+			t.Errorf("v%s: Build(depth 2**62) = %v; want ok=%v", id, err, ok)
+		}
+	}
+
 	// Build refuses what no version allows.
 	for name, p := range map[string]Proto{
 		"no type":          {Sender: "@a:a.example", RoomID: "!r:a.example"},
