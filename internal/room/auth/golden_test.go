@@ -239,7 +239,7 @@ func (r *room) crossCheck(t *testing.T, l goldenLine, ev *event.Event, full erro
 	for _, id := range ev.AuthEventIDs() {
 		auth = append(auth, r.byID[id])
 	}
-	state, err := CheckAuthEvents(ev, auth)
+	state, err := CheckAuthEvents(ev, auth, nil)
 	if err != nil {
 		if !l.Raw {
 			t.Errorf("line %d (%s): CheckAuthEvents = %v", l.n, l.Why, err)

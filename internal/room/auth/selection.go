@@ -67,15 +67,16 @@ func authEventsNeeded(v *event.RoomVersion, typ, sender string, stateKey *string
 // list ("Considering the event's auth_events": rule 2 of v1–v11, 3 of v12):
 // authEvents must be exactly the events ev.AuthEventIDs() names (in any
 // order), none listed twice, no two for one (type, state_key), each one the
-// auth events selection asks for, all in ev's room, and, before v12, one of
+// auth events selection asks for, none of them rejected (rejected reports
+// which were; nil means none), all in ev's room, and, before v12, one of
 // them the create event. It returns them as a StateMap for Check; for v12 the
 // caller adds the create event the room ID names.
 //
-// The caller must have rejected ev already if any auth event was itself
-// rejected (rule 2.3, 3.3 of v12): only the caller knows. For an
+// A failed rule is an *Error; authEvents not matching ev.AuthEventIDs() is
+// another error (the caller has not fetched what the event cites). For an
 // m.room.create event it returns an empty map: rule 1 decides those before
 // auth_events are considered.
-func CheckAuthEvents(ev *event.Event, authEvents []*event.Event) (StateMap, error) {
+func CheckAuthEvents(ev *event.Event, authEvents []*event.Event, rejected func(eventID string) bool) (StateMap, error) {
 	v := ev.Version()
 	r := layoutFor(v).authEvents
 	reject := func(sub string, format string, args ...any) error {
@@ -119,6 +120,9 @@ func CheckAuthEvents(ev *event.Event, authEvents []*event.Event) (StateMap, erro
 		}
 		if !contains(need, t) {
 			return nil, reject(".2", "auth event %s (%s, %q) is not one the event needs", id, t.Type, t.StateKey)
+		}
+		if rejected != nil && rejected(id) {
+			return nil, reject(".3", "auth event %s was rejected", id)
 		}
 		if a.RoomID() != ev.RoomID() {
 			return nil, reject(".5", "auth event %s is from room %q", id, a.RoomID())

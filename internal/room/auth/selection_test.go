@@ -150,12 +150,16 @@ func TestCheckAuthEvents(t *testing.T) {
 		}
 		for _, tt := range tests {
 			ev := joinOf(tt.listed...)
-			_, err := CheckAuthEvents(ev, tt.supplied)
+			_, err := CheckAuthEvents(ev, tt.supplied, nil)
 			if got := ruleOf(err); got != tt.want {
 				t.Errorf("v%s %s: CheckAuthEvents = %s; want %s", id, tt.name, got, tt.want)
 			}
 		}
-		state, err := CheckAuthEvents(joinOf(base...), base)
+		rejectedJR := func(id string) bool { return id == r.jr.EventID() }
+		if _, err := CheckAuthEvents(joinOf(base...), base, rejectedJR); ruleOf(err) != fmt.Sprintf("reject %d.3", ae) {
+			t.Errorf("v%s: CheckAuthEvents(join rules rejected) = %v; want rule %d.3", id, err, ae)
+		}
+		state, err := CheckAuthEvents(joinOf(base...), base, func(string) bool { return false })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +186,7 @@ func withoutPL(evs []*event.Event, pl *event.Event) []*event.Event {
 func TestCheckAuthEventsCreate(t *testing.T) {
 	v := version(t, "1")
 	create := parse(t, v, `{"event_id":"$c:a.example","type":"m.room.create","state_key":"","room_id":"!r:a.example","sender":"@alice:a.example","content":{"creator":"@alice:a.example"}}`)
-	if state, err := CheckAuthEvents(create, nil); err != nil || len(state) != 0 {
+	if state, err := CheckAuthEvents(create, nil, nil); err != nil || len(state) != 0 {
 		t.Errorf("CheckAuthEvents(create) = %v, %v; want empty, nil", state, err)
 	}
 }
