@@ -62,7 +62,7 @@ const maxKeyBytes = 255
 //     that a relaying server cannot push a valid event over it.
 //
 // An unsigned value that is not an object is ignored rather than refused,
-// for the same reason. From room version 3 the event ID is computed from
+// and so are floats in unsigned from room version 6, for the same reason. From room version 3 the event ID is computed from
 // the reference hash; an event_id key in the JSON is then just data.
 // Grammar beyond the above (the room_id's server, auth_events counts) is for
 // the authorization rules, which reject rather than drop.
@@ -70,6 +70,9 @@ func Parse(raw []byte, v *RoomVersion) (*Event, error) {
 	buf := scratchPool.Get().(*[]byte)
 	defer putScratch(buf)
 	canon, err := canonicaljson.AppendEncode((*buf)[:0], raw, v.StrictCanonicalJSON)
+	if err != nil && v.StrictCanonicalJSON && (errors.Is(err, canonicaljson.ErrFloat) || errors.Is(err, canonicaljson.ErrRange)) {
+		canon, err = strictButUnsigned((*buf)[:0], raw, err)
+	}
 	*buf = canon
 	if err != nil {
 		return nil, &ParseError{Reason: "invalid JSON", Err: err}
@@ -119,6 +122,24 @@ func Parse(raw []byte, v *RoomVersion) (*Event, error) {
 		e.eventID = formatEventID(referenceHash(out, v), v)
 	}
 	return e, nil
+}
+
+// strictButUnsigned is the slow path of strict parsing for JSON with a
+// float or a large integer: it accepts the event if the number is in
+// unsigned, which is not part of the event (neither hashed nor signed) and
+// which a relaying server could otherwise use to make a valid event invalid.
+// It returns strictErr if the number is elsewhere.
+func strictButUnsigned(dst, raw []byte, strictErr error) ([]byte, error) {
+	canon, err := canonicaljson.AppendEncode(dst, raw, false)
+	if err != nil || canon[0] != '{' {
+		return canon, strictErr
+	}
+	for k, val := range canonicaljson.Members(canon) {
+		if string(k) != "unsigned" && canonicaljson.Valid(val, true) != nil {
+			return canon, strictErr
+		}
+	}
+	return canon, nil
 }
 
 // maxUnsignedSize bounds the unsigned object Parse is willing to skip over,

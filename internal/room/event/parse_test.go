@@ -313,6 +313,19 @@ func TestParseIgnoresBadUnsigned(t *testing.T) {
 	}
 }
 
+func TestParseStrictIgnoresUnsigned(t *testing.T) {
+	v := mustVersion(t, "12")
+	ev, err := Parse(pdu(t, v, map[string]any{"unsigned": json.RawMessage(`{"f":1.5,"big":9007199254740992}`)}), v)
+	if err != nil || string(ev.Unsigned()) != `{"big":9007199254740992,"f":1.5}` {
+		t.Errorf("Parse(float in unsigned) = %v, %v; want success", ev, err)
+	}
+	_, err = Parse(pdu(t, v, map[string]any{"unsigned": json.RawMessage(`{"f":1.5}`),
+		"content": json.RawMessage(`{"f":2.5}`)}), v)
+	if !errors.Is(err, canonicaljson.ErrFloat) {
+		t.Errorf("Parse(float in unsigned and content) = %v; want ErrFloat", err)
+	}
+}
+
 func TestParseSizeLimit(t *testing.T) {
 	v := mustVersion(t, "12")
 	base, _ := Parse(pdu(t, v, map[string]any{"content": map[string]string{"body": ""}}), v)
