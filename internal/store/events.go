@@ -1,0 +1,277 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// StoredEvent is an event as the store keeps it.
+type StoredEvent struct {
+	StreamPos    int64
+	EventID      string
+	RoomID       string
+	Version      string // the room version, to parse PDU
+	PDU          []byte
+	RedactedBy   string
+	SenderDevice string
+	TxnID        string
+}
+
+// NewEvent is an event to append to a room.
+type NewEvent struct {
+	EventID        string
+	RoomID         string
+	Type           string
+	StateKey       *string
+	Sender         string
+	Depth          int64
+	OriginServerTS int64
+	PDU            []byte
+	PrevEvents     []string // become non-extremities
+	Membership     string   // content.membership of an m.room.member event
+	Redacts        string   // for m.room.redaction
+	RelatesTo      string
+	RelType        string
+	// The sending device and its transaction ID, if the event came from
+	// PUT /send or /state with one.
+	SenderDevice string
+	TxnID        string
+}
+
+// CreateRoom records a new room; its events follow with AppendEvents.
+func (db *DB) CreateRoom(ctx context.Context, roomID, version, creator string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO rooms (room_id, version, creator, created_ts) VALUES ($1, $2, $3, $4)`,
+			roomID, version, creator, nowMS())
+		return mapErr(err)
+	})
+}
+
+// RoomVersion returns a room's version, or ErrNotFound.
+func (db *DB) RoomVersion(ctx context.Context, roomID string) (string, error) {
+	var v string
+	err := db.read.QueryRowContext(ctx, `SELECT version FROM rooms WHERE room_id = $1`, roomID).Scan(&v)
+	return v, mapErr(err)
+}
+
+// AppendEvents stores events accepted into their rooms, in order, in one
+// transaction: each gets the next stream position; state events update
+// the current state; the events become their room's forward extremities;
+// a redaction marks its target. It returns the position of the last one.
+//
+// A transaction ID already used by the same device (a retried request)
+// returns ErrConflict and stores nothing.
+func (db *DB) AppendEvents(ctx context.Context, evs []NewEvent) (pos int64, err error) {
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		for i := range evs {
+			var err error
+			if pos, err = appendEventTx(ctx, tx, &evs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return pos, err
+}
+
+// nextPosTx takes the next global stream position. The UPDATE locks the
+// counter row until the transaction ends, so positions commit in order.
+func nextPosTx(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var pos int64
+	err := tx.QueryRowContext(ctx, `UPDATE stream_counter SET pos = pos + 1 WHERE id = 1 RETURNING pos`).Scan(&pos)
+	return pos, err
+}
+
+func appendEventTx(ctx context.Context, tx *sql.Tx, e *NewEvent) (int64, error) {
+	if e.TxnID != "" {
+		res, err := tx.ExecContext(ctx, `INSERT INTO transaction_ids (user_id, device_id, txn_id, event_id, created_ts)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, e.Sender, e.SenderDevice, e.TxnID, e.EventID, nowMS())
+		if err != nil {
+			return 0, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return 0, ErrConflict
+		}
+	}
+	pos, err := nextPosTx(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, depth,
+		origin_server_ts, pdu, sender_device, txn_id, relates_to, rel_type)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		pos, e.EventID, e.RoomID, e.Type, e.StateKey, e.Sender, e.Depth, e.OriginServerTS, string(e.PDU),
+		nullIfEmpty(e.SenderDevice), nullIfEmpty(e.TxnID), nullIfEmpty(e.RelatesTo), nullIfEmpty(e.RelType)); err != nil {
+		return 0, fmt.Errorf("store: insert event: %w", mapErr(err))
+	}
+	if e.StateKey != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, stream_pos, membership)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room_id, type, state_key)
+			DO UPDATE SET event_id = excluded.event_id, stream_pos = excluded.stream_pos, membership = excluded.membership`,
+			e.RoomID, e.Type, *e.StateKey, e.EventID, pos, nullIfEmpty(e.Membership)); err != nil {
+			return 0, err
+		}
+	}
+	for _, prev := range e.PrevEvents {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2`, e.RoomID, prev); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)`, e.RoomID, e.EventID); err != nil {
+		return 0, err
+	}
+	if e.Redacts != "" {
+		// Only an event of the same room can be redacted; the first
+		// redaction wins.
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND room_id = $3 AND redacted_by IS NULL`,
+			e.EventID, e.Redacts, e.RoomID); err != nil {
+			return 0, err
+		}
+	}
+	return pos, nil
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// ForwardExtremities returns the room's latest events.
+func (db *DB) ForwardExtremities(ctx context.Context, roomID string) ([]string, error) {
+	return db.strings(ctx, `SELECT event_id FROM forward_extremities WHERE room_id = $1 ORDER BY event_id`, roomID)
+}
+
+func (db *DB) strings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+const eventCols = `e.stream_pos, e.event_id, e.room_id, r.version, e.pdu, COALESCE(e.redacted_by, ''), COALESCE(e.sender_device, ''), COALESCE(e.txn_id, '')`
+
+func scanEvents(rows *sql.Rows) ([]StoredEvent, error) {
+	defer rows.Close()
+	var out []StoredEvent
+	for rows.Next() {
+		var e StoredEvent
+		var pdu string
+		if err := rows.Scan(&e.StreamPos, &e.EventID, &e.RoomID, &e.Version, &pdu, &e.RedactedBy, &e.SenderDevice, &e.TxnID); err != nil {
+			return nil, err
+		}
+		e.PDU = []byte(pdu)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// EventsByID returns the stored events with the given IDs (absent IDs are
+// left out), in stream order.
+func (db *DB) EventsByID(ctx context.Context, ids []string) ([]StoredEvent, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var out []StoredEvent
+	// Chunks keep the parameter count under SQLite's limit.
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		ph := make([]string, len(chunk))
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			ph[i] = fmt.Sprintf("$%d", i+1)
+			args[i] = id
+		}
+		rows, err := db.read.QueryContext(ctx, `SELECT `+eventCols+` FROM events e JOIN rooms r ON r.room_id = e.room_id
+			WHERE e.event_id IN (`+strings.Join(ph, ",")+`) ORDER BY e.stream_pos`, args...)
+		if err != nil {
+			return nil, err
+		}
+		evs, err := scanEvents(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, evs...)
+	}
+	return out, nil
+}
+
+// CurrentStateIDs returns the event IDs of the room's current state: all
+// of it when keys is nil, else only the given (type, state_key) pairs
+// that are set.
+func (db *DB) CurrentStateIDs(ctx context.Context, roomID string, keys [][2]string) (map[[2]string]string, error) {
+	out := map[[2]string]string{}
+	if keys == nil {
+		rows, err := db.read.QueryContext(ctx, `SELECT type, state_key, event_id FROM current_state WHERE room_id = $1`, roomID)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t, sk, id string
+			if err := rows.Scan(&t, &sk, &id); err != nil {
+				return nil, err
+			}
+			out[[2]string{t, sk}] = id
+		}
+		return out, rows.Err()
+	}
+	for _, k := range keys {
+		var id string
+		err := db.read.QueryRowContext(ctx, `SELECT event_id FROM current_state WHERE room_id = $1 AND type = $2 AND state_key = $3`,
+			roomID, k[0], k[1]).Scan(&id)
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[k] = id
+	}
+	return out, nil
+}
+
+// MaxDepth returns the greatest depth among the given events.
+func (db *DB) MaxDepth(ctx context.Context, eventIDs []string) (int64, error) {
+	var max int64
+	for _, id := range eventIDs {
+		var d int64
+		if err := db.read.QueryRowContext(ctx, `SELECT depth FROM events WHERE event_id = $1`, id).Scan(&d); err != nil {
+			return 0, mapErr(err)
+		}
+		if d > max {
+			max = d
+		}
+	}
+	return max, nil
+}
+
+// EventIDForTxn returns the event a device already sent with txnID, or
+// ErrNotFound.
+func (db *DB) EventIDForTxn(ctx context.Context, userID, deviceID, txnID string) (string, error) {
+	var id string
+	err := db.read.QueryRowContext(ctx, `SELECT event_id FROM transaction_ids WHERE user_id = $1 AND device_id = $2 AND txn_id = $3`,
+		userID, deviceID, txnID).Scan(&id)
+	return id, mapErr(err)
+}
+
+// StreamPos returns the latest stream position.
+func (db *DB) StreamPos(ctx context.Context) (int64, error) {
+	var pos int64
+	err := db.read.QueryRowContext(ctx, `SELECT pos FROM stream_counter WHERE id = 1`).Scan(&pos)
+	return pos, err
+}
+
