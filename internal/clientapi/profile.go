@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -116,7 +117,13 @@ func (a *API) putProfileField(w http.ResponseWriter, r *http.Request, s *Session
 	if err := checkProfileValue(key, v); err != nil {
 		return err
 	}
-	ok, err = a.db.SetProfileField(r.Context(), s.UserID, key, v, maxProfileBytes)
+	// Stored compact: whitespace the client sent is no part of the
+	// profile, and must not count against its size.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, v); err != nil {
+		return matrix.BadJSON("Malformed value")
+	}
+	ok, err = a.db.SetProfileField(r.Context(), s.UserID, key, compact.Bytes(), maxProfileBytes)
 	if err != nil {
 		return err
 	}

@@ -25,8 +25,9 @@ func (db *DB) Profile(ctx context.Context, userID string) (map[string]json.RawMe
 }
 
 // SetProfileField sets one field to a JSON value; a nil value removes it.
-// maxTotal caps the size of the whole profile in bytes; ok is false (and
-// nothing changes) when the change would exceed it.
+// maxTotal caps the size in bytes of the whole profile as a JSON object
+// ({"field":value,...}); ok is false (and nothing changes) when the change
+// would make it maxTotal or more.
 func (db *DB) SetProfileField(ctx context.Context, userID, field string, value json.RawMessage, maxTotal int) (ok bool, err error) {
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		if value == nil {
@@ -34,18 +35,38 @@ func (db *DB) SetProfileField(ctx context.Context, userID, field string, value j
 			ok = err == nil
 			return err
 		}
-		var total int
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(LENGTH(field) + LENGTH(value)), 0) FROM profiles WHERE user_id = $1 AND field <> $2`,
-			userID, field).Scan(&total); err != nil {
+		// The size is measured here rather than with SQL's LENGTH, which
+		// counts characters, not bytes, on both engines.
+		rows, err := tx.QueryContext(ctx, `SELECT field, value FROM profiles WHERE user_id = $1 AND field <> $2`, userID, field)
+		if err != nil {
 			return err
 		}
-		if total+len(field)+len(value) > maxTotal {
+		size := 1 + jsonMemberSize(field, value) + 1 // {"field":value}
+		for rows.Next() {
+			var k, v string
+			if err := rows.Scan(&k, &v); err != nil {
+				rows.Close()
+				return err
+			}
+			size += 1 + jsonMemberSize(k, json.RawMessage(v)) // ,"k":v
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if size >= maxTotal {
 			return nil
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO profiles (user_id, field, value) VALUES ($1, $2, $3)
+		_, err = tx.ExecContext(ctx, `INSERT INTO profiles (user_id, field, value) VALUES ($1, $2, $3)
 			ON CONFLICT (user_id, field) DO UPDATE SET value = excluded.value`, userID, field, string(value))
 		ok = err == nil
 		return err
 	})
 	return ok, err
+}
+
+// jsonMemberSize is the size of "key":value in a JSON object.
+func jsonMemberSize(key string, value json.RawMessage) int {
+	k, _ := json.Marshal(key)
+	return len(k) + 1 + len(value)
 }
