@@ -118,6 +118,11 @@ func TestParsePowerLevels(t *testing.T) {
 	if !pl12.IsCreator("@bob:b.example") || pl12.IsCreator("@carol:c.example") {
 		t.Error("v12 IsCreator wrong")
 	}
+	// Keys with escapes in canonical JSON, and keys the rules do not know.
+	odd, err := ParsePowerLevels(create11, parse(t, v11, `{"type":"m.room.power_levels","state_key":"","sender":"@alice:a.example","content":{"users":{"@a\\\"b:a.example":7},"historical":5,"ban":1}}`))
+	if err != nil || odd.UserLevel(`@a\"b:a.example`) != 7 || odd.Ban != 1 {
+		t.Errorf("power levels with an escaped user ID = %+v, %v; want the user at 7, ban 1", odd, err)
+	}
 	if _, err := ParsePowerLevels(nil, nil); err == nil {
 		t.Error("ParsePowerLevels(nil, nil) = nil error; want one")
 	}
