@@ -107,12 +107,23 @@ func (a *API) readJSON(r *http.Request, v any) error {
 // user; it answers M_LIMIT_EXCEEDED with retry_after_ms when either is
 // out.
 func (a *API) rateLimit(l *ratelimit.Limiter, r *http.Request, userID string) error {
-	if !a.cfg.RateLimit.Enabled {
-		return nil
-	}
 	keys := []string{"ip:" + clientIP(r)}
 	if userID != "" {
 		keys = append(keys, "user:"+userID)
+	}
+	return a.takeTokens(l, keys...)
+}
+
+// rateLimitUser takes a token from l for the user alone, for a request
+// that has paid for its IP already: taking the IP's token twice would
+// halve the configured burst.
+func (a *API) rateLimitUser(l *ratelimit.Limiter, userID string) error {
+	return a.takeTokens(l, "user:"+userID)
+}
+
+func (a *API) takeTokens(l *ratelimit.Limiter, keys ...string) error {
+	if !a.cfg.RateLimit.Enabled {
+		return nil
 	}
 	for _, k := range keys {
 		if ok, wait := l.Allow(k); !ok {

@@ -70,7 +70,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		credentials.CheckPassword(dummyHash, req.Password)
 		return forbidden
 	}
-	if err := a.rateLimit(a.limits.login, r, userID); err != nil {
+	if err := a.rateLimitUser(a.limits.login, userID); err != nil {
 		return err
 	}
 	acct, err := a.db.Account(r.Context(), userID)

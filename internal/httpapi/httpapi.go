@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"chappe.eu/chappe/internal/matrix"
@@ -47,6 +48,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	body := make(map[string]any, 2+len(me.Extra))
 	for k, v := range me.Extra {
 		body[k] = v
+	}
+	if ms, ok := me.Extra["retry_after_ms"].(int64); ok && me.Status == http.StatusTooManyRequests {
+		// Spec ("Rate limiting"): servers SHOULD send Retry-After, in
+		// whole seconds, with every 429; retry_after_ms is deprecated.
+		w.Header().Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
 	}
 	if me.Code != "" { // a UIA challenge has no errcode
 		body["errcode"] = me.Code
