@@ -30,8 +30,8 @@ type MediaConfig struct {
 	MaxImagePixels int64 `yaml:"max_image_pixels"`
 	// Thumbnails are the sizes generated; a request gets the smallest one
 	// of its method at least as large as asked.
-	Thumbnails []ThumbnailSize `yaml:"thumbnails"`
-	Scan       ScanConfig      `yaml:"scan"`
+	Thumbnails []ThumbnailSize  `yaml:"thumbnails"`
+	Scan       ScanConfig       `yaml:"scan"`
 	URLPreview URLPreviewConfig `yaml:"url_preview"`
 }
 
