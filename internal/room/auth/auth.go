@@ -52,8 +52,10 @@ func memberTuple(userID string) event.StateKeyTuple {
 //
 // Check does not look at the auth_events list itself (rules "Considering the
 // event's auth_events" 2.1–2.3, 3.1–3.3 in v12; see CheckAuthEvents) but
-// does apply its room_id rule (2.5, 3.5 in v12) to the state it reads. It does not verify signatures. Check
-// never modifies state and is safe for concurrent use.
+// does apply its room_id rule (2.5, 3.5 in v12) to the state it reads. It
+// does not verify signatures. Check never modifies state and is safe for
+// concurrent use; it caches the parse of each power levels event it reads,
+// for as long as that *event.Event is alive.
 func Check(ev *event.Event, state StateMap) error {
 	c := checker{ev: ev, v: ev.Version(), state: state}
 	c.lay = layoutFor(c.v)
