@@ -58,9 +58,12 @@ func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) error
 	}
 	// The nonce is spent before the MAC is checked, as Synapse does, so
 	// that each nonce buys a single guess.
-	ok, err := a.db.UseNonce(r.Context(), req.Nonce, nonceMaxAgeMS)
-	if err != nil {
-		return err
+	ok := false
+	if storable(req.Nonce) {
+		var err error
+		if ok, err = a.db.UseNonce(r.Context(), req.Nonce, nonceMaxAgeMS); err != nil {
+			return err
+		}
 	}
 	if !ok {
 		return matrix.Errorf(http.StatusBadRequest, matrix.ErrUnknown, "Unrecognised nonce")

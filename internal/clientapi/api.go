@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"chappe.eu/chappe/internal/config"
 	"chappe.eu/chappe/internal/httpapi"
@@ -132,6 +133,14 @@ func (a *API) takeTokens(l *ratelimit.Limiter, keys ...string) error {
 		}
 	}
 	return nil
+}
+
+// storable reports whether a string from a client can be stored as text
+// or looked up on both engines: PostgreSQL refuses NUL bytes and invalid
+// UTF-8 in text (a 500 if they reach it), and URL paths and queries can
+// carry both. A value that is not storable cannot name anything stored.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // clientIP is the peer's address. Behind a reverse proxy every request

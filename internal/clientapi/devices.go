@@ -35,7 +35,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request, s *Session) er
 // answered like an unknown device.
 func pathDeviceID(r *http.Request) (string, error) {
 	id := r.PathValue("deviceId")
-	if id == "" || len(id) > maxDeviceIDLen {
+	if id == "" || len(id) > maxDeviceIDLen || !storable(id) {
 		return "", matrix.NotFound("Unknown device")
 	}
 	return id, nil
@@ -76,8 +76,8 @@ func (a *API) putDevice(w http.ResponseWriter, r *http.Request, s *Session) erro
 		}
 		return httpapi.WriteJSON(w, http.StatusOK, struct{}{})
 	}
-	if len(*req.DisplayName) > 1000 {
-		return matrix.InvalidParam("display_name is too long")
+	if len(*req.DisplayName) > 1000 || !storable(*req.DisplayName) {
+		return matrix.InvalidParam("display_name is too long or holds NUL")
 	}
 	err = a.db.SetDeviceDisplayName(r.Context(), s.UserID, id, *req.DisplayName)
 	if err == store.ErrNotFound {
@@ -106,10 +106,22 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.uia(r, req.Auth, uiaRequest{action: "delete_devices", userID: s.UserID, flows: passwordFlows}); err != nil {
 		return err
 	}
-	if err := a.db.DeleteDevices(r.Context(), s.UserID, []string{id}); err != nil {
+	if err := a.db.DeleteDevices(r.Context(), s.UserID, storableIDs([]string{id})); err != nil {
 		return err
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+// storableIDs drops the device IDs that cannot exist: unknown devices are
+// ignored anyway, and these would make PostgreSQL fail the query.
+func storableIDs(ids []string) []string {
+	kept := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if storable(id) {
+			kept = append(kept, id)
+		}
+	}
+	return kept
 }
 
 // maxDevicesPerRequest caps /delete_devices.
@@ -136,7 +148,7 @@ func (a *API) deleteDevices(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.uia(r, req.Auth, uiaRequest{action: "delete_devices", userID: s.UserID, flows: passwordFlows}); err != nil {
 		return err
 	}
-	if err := a.db.DeleteDevices(r.Context(), s.UserID, req.Devices); err != nil {
+	if err := a.db.DeleteDevices(r.Context(), s.UserID, storableIDs(req.Devices)); err != nil {
 		return err
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, struct{}{})

@@ -92,11 +92,11 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 }
 
 func checkDeviceFields(deviceID string, displayName *string) error {
-	if len(deviceID) > maxDeviceIDLen {
-		return matrix.InvalidParam("device_id is too long")
+	if len(deviceID) > maxDeviceIDLen || !storable(deviceID) {
+		return matrix.InvalidParam("device_id is too long or holds NUL")
 	}
-	if displayName != nil && len(*displayName) > 1000 {
-		return matrix.InvalidParam("initial_device_display_name is too long")
+	if displayName != nil && (len(*displayName) > 1000 || !storable(*displayName)) {
+		return matrix.InvalidParam("initial_device_display_name is too long or holds NUL")
 	}
 	return nil
 }

@@ -198,7 +198,7 @@ func (a *API) registrationTokenValidity(w http.ResponseWriter, r *http.Request) 
 		return matrix.MissingParam("token is required")
 	}
 	valid := false
-	if len(token) <= 64 {
+	if regTokenPattern.MatchString(token) { // no other token can exist
 		t, err := a.db.RegistrationTokenByValue(r.Context(), token)
 		if err != nil && err != store.ErrNotFound {
 			return err

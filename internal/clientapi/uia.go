@@ -60,6 +60,9 @@ func (a *API) uia(r *http.Request, auth *authDict, req uiaRequest) (*store.UIASe
 		}
 		auth.Session = s.ID
 	}
+	if !storable(auth.Session) {
+		return nil, matrix.Errorf(http.StatusBadRequest, matrix.ErrUnknown, "Unknown or expired session")
+	}
 	s, err := a.db.UIASessionByID(ctx, auth.Session)
 	if err == store.ErrNotFound || (err == nil && (s.Action != req.action || s.UserID != req.userID)) {
 		return nil, matrix.Errorf(http.StatusBadRequest, matrix.ErrUnknown, "Unknown or expired session")
@@ -116,7 +119,7 @@ func (a *API) runStage(r *http.Request, auth *authDict, req uiaRequest, s *store
 		if s.Token != "" { // already validated in this session
 			break
 		}
-		if auth.Token == "" || len(auth.Token) > 64 {
+		if !regTokenPattern.MatchString(auth.Token) { // no such token can exist
 			return matrix.Errorf(http.StatusUnauthorized, matrix.ErrUnauthorized, "Invalid registration token")
 		}
 		ok, err := a.db.ReserveRegistrationToken(r.Context(), auth.Token)
@@ -206,4 +209,3 @@ var dummyHash, _ = credentials.HashPassword("chappe dummy password")
 type withAuth struct {
 	Auth *authDict `json:"auth"`
 }
-
