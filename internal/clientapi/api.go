@@ -19,14 +19,16 @@ import (
 	"chappe.eu/chappe/internal/httpapi"
 	"chappe.eu/chappe/internal/matrix"
 	"chappe.eu/chappe/internal/ratelimit"
+	"chappe.eu/chappe/internal/rooms"
 	"chappe.eu/chappe/internal/store"
 )
 
 // API is the client-server API of one Chappe process.
 type API struct {
-	cfg *config.Config
-	db  *store.DB
-	log *slog.Logger
+	cfg   *config.Config
+	db    *store.DB
+	rooms *rooms.Service
+	log   *slog.Logger
 
 	limits struct {
 		login, register, message *ratelimit.Limiter
@@ -48,8 +50,8 @@ func (a *API) Close() { a.background.Wait() }
 const lastSeenInterval = time.Minute
 
 // New returns the client API over db.
-func New(cfg *config.Config, db *store.DB, log *slog.Logger) *API {
-	a := &API{cfg: cfg, db: db, log: log, lastSeen: map[string]time.Time{}}
+func New(cfg *config.Config, db *store.DB, rs *rooms.Service, log *slog.Logger) *API {
+	a := &API{cfg: cfg, db: db, rooms: rs, log: log, lastSeen: map[string]time.Time{}}
 	rl := cfg.RateLimit
 	a.limits.login = ratelimit.New(rl.Login.PerSecond, rl.Login.Burst)
 	a.limits.register = ratelimit.New(rl.Register.PerSecond, rl.Register.Burst)
@@ -89,6 +91,29 @@ func (a *API) Register(rt *httpapi.Router) {
 	rt.Handle("GET", c+"/v3/profile/{userId}/{field}", a.getProfileField)
 	rt.Handle("PUT", c+"/v3/profile/{userId}/{field}", a.authed(a.putProfileField))
 	rt.Handle("DELETE", c+"/v3/profile/{userId}/{field}", a.authed(a.deleteProfileField))
+
+	rt.Handle("POST", c+"/v3/createRoom", a.authed(a.createRoom))
+	rt.Handle("GET", c+"/v3/joined_rooms", a.authed(a.joinedRooms))
+	rt.Handle("POST", c+"/v3/join/{roomIdOrAlias}", a.authed(a.joinRoomByIDOrAlias))
+	rt.Handle("POST", c+"/v3/knock/{roomIdOrAlias}", a.authed(a.knock))
+	rt.Handle("POST", c+"/v3/rooms/{roomId}/join", a.authed(a.joinRoomByID))
+	rt.Handle("POST", c+"/v3/rooms/{roomId}/leave", a.authed(a.leave))
+	rt.Handle("POST", c+"/v3/rooms/{roomId}/forget", a.authed(a.forget))
+	rt.Handle("POST", c+"/v3/rooms/{roomId}/invite", a.authed(a.memberAction("invite")))
+	rt.Handle("POST", c+"/v3/rooms/{roomId}/kick", a.authed(a.memberAction("leave")))
+	rt.Handle("POST", c+"/v3/rooms/{roomId}/ban", a.authed(a.memberAction("ban")))
+	rt.Handle("POST", c+"/v3/rooms/{roomId}/unban", a.authed(a.memberAction("leave")))
+	rt.Handle("PUT", c+"/v3/rooms/{roomId}/send/{eventType}/{txnId}", a.authed(a.sendMessage))
+	rt.Handle("PUT", c+"/v3/rooms/{roomId}/redact/{eventId}/{txnId}", a.authed(a.redact))
+	rt.Handle("PUT", c+"/v3/rooms/{roomId}/state/{eventType}", a.authed(a.putState))
+	rt.Handle("PUT", c+"/v3/rooms/{roomId}/state/{eventType}/{stateKey...}", a.authed(a.putState))
+	rt.Handle("GET", c+"/v3/rooms/{roomId}/state", a.authed(a.getRoomState))
+	rt.Handle("GET", c+"/v3/rooms/{roomId}/state/{eventType}", a.authed(a.getStateEvent))
+	rt.Handle("GET", c+"/v3/rooms/{roomId}/state/{eventType}/{stateKey...}", a.authed(a.getStateEvent))
+	rt.Handle("GET", c+"/v3/rooms/{roomId}/event/{eventId}", a.authed(a.getEvent))
+	rt.Handle("GET", c+"/v3/rooms/{roomId}/members", a.authed(a.getMembers))
+	rt.Handle("GET", c+"/v3/rooms/{roomId}/joined_members", a.authed(a.getJoinedMembers))
+	rt.Handle("GET", c+"/v3/rooms/{roomId}/messages", a.authed(a.messages))
 
 	rt.Handle("GET", "/_synapse/admin/v1/register", a.sharedSecretNonce)
 	rt.Handle("POST", "/_synapse/admin/v1/register", a.sharedSecretRegister)

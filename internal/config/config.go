@@ -40,6 +40,7 @@ type Config struct {
 	RateLimit    RateLimitConfig    `yaml:"rate_limit"`
 	Metrics      MetricsConfig      `yaml:"metrics"`
 	Media        MediaConfig        `yaml:"media"`
+	Rooms        RoomsConfig        `yaml:"rooms"`
 	Log          LogConfig          `yaml:"log"`
 }
 
@@ -122,6 +123,7 @@ func Default() Config {
 		},
 		Metrics: MetricsConfig{Path: "/metrics"},
 		Media:   defaultMedia(),
+		Rooms:   defaultRooms(),
 		Log:     LogConfig{Level: "info", Format: "text"},
 	}
 }

@@ -17,8 +17,11 @@ import (
 	"chappe.eu/chappe/internal/clientapi"
 	"chappe.eu/chappe/internal/config"
 	"chappe.eu/chappe/internal/httpapi"
+	"chappe.eu/chappe/internal/matrix"
 	"chappe.eu/chappe/internal/metrics"
+	"chappe.eu/chappe/internal/rooms"
 	"chappe.eu/chappe/internal/store"
+	"chappe.eu/chappe/internal/syncapi"
 )
 
 // Version is the release of this binary, set at build time with
@@ -31,11 +34,14 @@ const shutdownTimeout = 20 * time.Second
 
 // Server is one running Chappe process.
 type Server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	DB      *store.DB
-	api     *clientapi.API
-	metrics *metrics.Registry
+	cfg      config.Config
+	log      *slog.Logger
+	DB       *store.DB
+	api      *clientapi.API
+	rooms    *rooms.Service
+	notifier *syncapi.Notifier
+	sync     *syncapi.API
+	metrics  *metrics.Registry
 
 	listeners []net.Listener
 	servers   []*http.Server
@@ -50,7 +56,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, DB: db, metrics: metrics.New()}
-	s.api = clientapi.New(&s.cfg, db, log)
+	pos, err := db.StreamPos(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.notifier = syncapi.NewNotifier(pos, func(ctx context.Context, roomID string) ([]string, error) {
+		return db.RoomMembers(ctx, roomID, "join", "invite")
+	})
+	if s.rooms, err = rooms.New(ctx, db, matrix.ServerName(cfg.ServerName), s.notifier, log); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.api = clientapi.New(&s.cfg, db, s.rooms, log)
+	s.sync = syncapi.New(&s.cfg, db, s.rooms, s.notifier, s.api, log)
 	return s, nil
 }
 
@@ -58,6 +77,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 func (s *Server) Start() error {
 	rt := httpapi.NewRouter(s.log)
 	s.api.Register(rt)
+	s.sync.Register(rt)
 	if s.cfg.Metrics.Enabled && s.cfg.Metrics.Addr == "" {
 		rt.HandleHTTP(s.cfg.Metrics.Path, s.metrics)
 	}

@@ -40,13 +40,38 @@ type NewEvent struct {
 	TxnID        string
 }
 
-// CreateRoom records a new room; its events follow with AppendEvents.
-func (db *DB) CreateRoom(ctx context.Context, roomID, version, creator string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO rooms (room_id, version, creator, created_ts) VALUES ($1, $2, $3, $4)`,
-			roomID, version, creator, nowMS())
-		return mapErr(err)
+// NewRoom is a room to create.
+type NewRoom struct {
+	RoomID  string
+	Version string
+	Creator string
+	Alias   string // a local alias to map to the room, if any
+}
+
+// CreateRoom records a new room, its alias and its first events in one
+// transaction: a room exists whole or not at all. ErrConflict means the
+// alias is taken.
+func (db *DB) CreateRoom(ctx context.Context, r NewRoom, evs []NewEvent) (pos int64, err error) {
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rooms (room_id, version, creator, created_ts) VALUES ($1, $2, $3, $4)`,
+			r.RoomID, r.Version, r.Creator, nowMS()); err != nil {
+			return mapErr(err)
+		}
+		if r.Alias != "" {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES ($1, $2, $3, $4)`,
+				r.Alias, r.RoomID, r.Creator, nowMS()); err != nil {
+				return mapErr(err)
+			}
+		}
+		for i := range evs {
+			var err error
+			if pos, err = appendEventTx(ctx, tx, &evs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	return pos, err
 }
 
 // RoomVersion returns a room's version, or ErrNotFound.
@@ -100,9 +125,9 @@ func appendEventTx(ctx context.Context, tx *sql.Tx, e *NewEvent) (int64, error) 
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, depth,
-		origin_server_ts, pdu, sender_device, txn_id, relates_to, rel_type)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		pos, e.EventID, e.RoomID, e.Type, e.StateKey, e.Sender, e.Depth, e.OriginServerTS, string(e.PDU),
+		origin_server_ts, pdu, membership, sender_device, txn_id, relates_to, rel_type)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		pos, e.EventID, e.RoomID, e.Type, e.StateKey, e.Sender, e.Depth, e.OriginServerTS, string(e.PDU), nullIfEmpty(e.Membership),
 		nullIfEmpty(e.SenderDevice), nullIfEmpty(e.TxnID), nullIfEmpty(e.RelatesTo), nullIfEmpty(e.RelType)); err != nil {
 		return 0, fmt.Errorf("store: insert event: %w", mapErr(err))
 	}
@@ -111,6 +136,11 @@ func appendEventTx(ctx context.Context, tx *sql.Tx, e *NewEvent) (int64, error) 
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room_id, type, state_key)
 			DO UPDATE SET event_id = excluded.event_id, stream_pos = excluded.stream_pos, membership = excluded.membership`,
 			e.RoomID, e.Type, *e.StateKey, e.EventID, pos, nullIfEmpty(e.Membership)); err != nil {
+			return 0, err
+		}
+	}
+	if e.Type == "m.room.member" && e.StateKey != nil && e.Membership != "leave" && e.Membership != "ban" {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, *e.StateKey, e.RoomID); err != nil {
 			return 0, err
 		}
 	}
@@ -275,3 +305,36 @@ func (db *DB) StreamPos(ctx context.Context) (int64, error) {
 	return pos, err
 }
 
+
+// RedactionsOf returns, for those of the events that are redacted, the ID
+// of the redaction event.
+func (db *DB) RedactionsOf(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		ph := make([]string, len(chunk))
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			ph[i] = fmt.Sprintf("$%d", i+1)
+			args[i] = id
+		}
+		rows, err := db.read.QueryContext(ctx, `SELECT event_id, redacted_by FROM events
+			WHERE event_id IN (`+strings.Join(ph, ",")+`) AND redacted_by IS NOT NULL`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, by string
+			if err := rows.Scan(&id, &by); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = by
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

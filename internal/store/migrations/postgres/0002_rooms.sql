@@ -36,6 +36,7 @@ CREATE TABLE events (
     depth            BIGINT NOT NULL,
     origin_server_ts BIGINT NOT NULL,
     pdu              TEXT NOT NULL, -- as received or built; redaction is applied when served
+    membership       TEXT,          -- content.membership of m.room.member
     redacted_by      TEXT,          -- the redaction event that redacts this one
     -- The sender's device and transaction ID, for unsigned.transaction_id.
     sender_device    TEXT,
@@ -75,4 +76,28 @@ CREATE TABLE transaction_ids (
     event_id   TEXT NOT NULL,
     created_ts BIGINT NOT NULL,
     PRIMARY KEY (user_id, device_id, txn_id)
+);
+
+-- Local room aliases (#alias:server) and the rooms they point to.
+CREATE TABLE room_aliases (
+    alias      TEXT PRIMARY KEY,
+    room_id    TEXT NOT NULL REFERENCES rooms(room_id),
+    creator    TEXT NOT NULL,
+    created_ts BIGINT NOT NULL
+);
+CREATE INDEX room_aliases_room ON room_aliases(room_id);
+
+-- Rooms a user has forgotten after leaving; a new membership un-forgets.
+CREATE TABLE forgotten_rooms (
+    user_id TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    PRIMARY KEY (user_id, room_id)
+);
+
+-- Filters uploaded with POST /user/{userId}/filter.
+CREATE TABLE filters (
+    user_id   TEXT NOT NULL,
+    filter_id BIGINT NOT NULL,
+    filter    TEXT NOT NULL,
+    PRIMARY KEY (user_id, filter_id)
 );

@@ -1,0 +1,159 @@
+package clientapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"chappe.eu/chappe/internal/filter"
+	"chappe.eu/chappe/internal/httpapi"
+	"chappe.eu/chappe/internal/matrix"
+	"chappe.eu/chappe/internal/rooms"
+)
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// maxScan bounds how many stored events one /messages request reads while
+// skipping invisible or filtered ones.
+const maxScan = 5000
+
+func (a *API) messages(w http.ResponseWriter, r *http.Request, s *Session) error {
+	roomID, err := pathRoomID(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	dir := q.Get("dir")
+	if dir != "b" && dir != "f" {
+		return matrix.InvalidParam("dir must be b or f")
+	}
+	backwards := dir == "b"
+	limit := 10
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return matrix.InvalidParam("limit must be a non-negative integer")
+		}
+		limit = min(n, filter.MaxLimit)
+	}
+	var f filter.RoomEventFilter
+	if fs := q.Get("filter"); fs != "" {
+		pf, err := filter.ParseRoomEventFilter([]byte(fs))
+		if err != nil {
+			return matrix.BadJSON("Invalid filter: %v", err)
+		}
+		f = *pf
+		if f.Limit != nil {
+			limit = min(limit, f.LimitOr(limit))
+		}
+	}
+	vis, viewPos, err := a.roomView(r.Context(), roomID, s.UserID)
+	if err != nil {
+		return err
+	}
+	// from defaults to the end of the room (b) or its start (f).
+	var from int64
+	if ft := q.Get("from"); ft != "" {
+		if from, err = rooms.ParseStreamToken(ft); err != nil {
+			return err
+		}
+	} else if backwards {
+		from = viewPos
+	}
+	to := int64(-1)
+	if tt := q.Get("to"); tt != "" {
+		if to, err = rooms.ParseStreamToken(tt); err != nil {
+			return err
+		}
+	}
+	if !backwards && (to < 0 || to > viewPos) {
+		to = viewPos
+	}
+	if backwards && from > viewPos {
+		from = viewPos
+	}
+
+	var chunk []*rooms.Stored
+	cursor, scanned, exhausted := from, 0, false
+	for len(chunk) < limit && !exhausted && scanned < maxScan {
+		var lo, hi int64
+		if backwards {
+			lo, hi = max(to, 0), cursor
+		} else {
+			lo, hi = cursor, to
+		}
+		if lo >= hi {
+			exhausted = true
+			break
+		}
+		batch, err := a.db.RoomEvents(r.Context(), roomID, lo, hi, limit-len(chunk), backwards)
+		if err != nil {
+			return err
+		}
+		if len(batch) < limit-len(chunk) {
+			exhausted = true
+		}
+		ids := make([]string, len(batch))
+		for i, b := range batch {
+			ids[i] = b.EventID
+		}
+		evs, err := a.rooms.Events(r.Context(), ids)
+		if err != nil {
+			return err
+		}
+		for _, b := range batch {
+			scanned++
+			if backwards {
+				cursor = b.StreamPos - 1
+			} else {
+				cursor = b.StreamPos
+			}
+			e := evs[b.EventID]
+			if e == nil || !vis.CanSee(e) || !f.MatchEvent(roomID, e.Type(), e.Sender(), e.Content()) {
+				continue
+			}
+			chunk = append(chunk, e)
+		}
+	}
+	viewer := rooms.Viewer{UserID: s.UserID, DeviceID: s.DeviceID}
+	out, err := a.rooms.ClientEvents(r.Context(), chunk, viewer, true)
+	if err != nil {
+		return err
+	}
+	resp := map[string]any{"chunk": out, "start": rooms.StreamToken(from)}
+	if !exhausted {
+		resp["end"] = rooms.StreamToken(cursor)
+	}
+	if f.LazyLoadMembers && len(chunk) > 0 {
+		state, err := a.memberEventsFor(r, roomID, chunk, viewPos)
+		if err != nil {
+			return err
+		}
+		if resp["state"], err = a.rooms.ClientEvents(r.Context(), state, viewer, true); err != nil {
+			return err
+		}
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, resp)
+}
+
+// memberEventsFor returns the member events of the senders of evs, as of
+// the newest of them, for lazy-loading clients.
+func (a *API) memberEventsFor(r *http.Request, roomID string, evs []*rooms.Stored, limitPos int64) ([]*rooms.Stored, error) {
+	pos := int64(0)
+	senders := map[string]bool{}
+	for _, e := range evs {
+		senders[e.Sender()] = true
+		pos = max(pos, e.StreamPos)
+	}
+	state, err := a.stateAt(r.Context(), roomID, min(pos, limitPos))
+	if err != nil {
+		return nil, err
+	}
+	var out []*rooms.Stored
+	for _, e := range state {
+		if e.Type() == "m.room.member" && senders[*e.StateKey()] {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

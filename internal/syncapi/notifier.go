@@ -1,0 +1,174 @@
+// Package syncapi serves /sync: it assembles what changed for a user since
+// a token and long-polls until something does. The Notifier wakes waiting
+// requests within microseconds of a commit.
+package syncapi
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// MembersLoader returns the users who should hear of a room's events: those
+// joined or invited now.
+type MembersLoader func(ctx context.Context, roomID string) ([]string, error)
+
+// Notifier tracks, per user, the latest stream position that concerns them
+// and wakes their waiting /sync requests.
+//
+// It lives in one process's memory: with several processes, each would
+// subscribe to the others' positions over the message bus and call the
+// same Notify methods.
+type Notifier struct {
+	loadMembers MembersLoader
+
+	mu    sync.Mutex // guards everything below
+	pos   int64
+	users map[string]*userWake
+	rooms map[string]map[string]struct{} // room -> users to wake; loaded lazily
+}
+
+type userWake struct {
+	pos int64
+	ch  chan struct{} // closed and replaced when pos advances
+}
+
+// NewNotifier returns a notifier starting at pos.
+func NewNotifier(pos int64, loadMembers MembersLoader) *Notifier {
+	return &Notifier{loadMembers: loadMembers, pos: pos, users: map[string]*userWake{}, rooms: map[string]map[string]struct{}{}}
+}
+
+// Pos is the latest position the notifier has seen.
+func (n *Notifier) Pos() int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pos
+}
+
+// userLocked returns the user's wake state, creating it on first use. A
+// new user starts at the latest position: what happened before this
+// process knew them may concern them, so their first Wait returns at once
+// and their /sync re-reads the store. Entries are kept (a few dozen bytes
+// a user) so that no wake-up between a store read and a Wait is lost.
+func (n *Notifier) userLocked(userID string) *userWake {
+	u := n.users[userID]
+	if u == nil {
+		u = &userWake{ch: make(chan struct{}), pos: n.pos}
+		n.users[userID] = u
+	}
+	return u
+}
+
+func (n *Notifier) wakeLocked(userID string, pos int64) {
+	u := n.users[userID]
+	if u == nil {
+		return // nobody waits; the next /sync reads the store anyway
+	}
+	if pos > u.pos {
+		u.pos = pos
+	}
+	close(u.ch)
+	u.ch = make(chan struct{})
+}
+
+func (n *Notifier) advanceLocked(pos int64) {
+	if pos > n.pos {
+		n.pos = pos
+	}
+}
+
+// roomUsers returns the users to wake for a room, loading them on first use.
+func (n *Notifier) roomUsers(roomID string) map[string]struct{} {
+	n.mu.Lock()
+	users, ok := n.rooms[roomID]
+	n.mu.Unlock()
+	if ok {
+		return users
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	list, err := n.loadMembers(ctx, roomID)
+	if err != nil {
+		return nil // wake nobody now; waiters time out and re-read the store
+	}
+	users = make(map[string]struct{}, len(list))
+	for _, u := range list {
+		users[u] = struct{}{}
+	}
+	n.mu.Lock()
+	if cur, ok := n.rooms[roomID]; ok {
+		users = cur // someone else loaded it meanwhile, with newer changes
+	} else {
+		n.rooms[roomID] = users
+	}
+	n.mu.Unlock()
+	return users
+}
+
+// NotifyRoom wakes the room's members for an event at pos.
+func (n *Notifier) NotifyRoom(pos int64, roomID string) {
+	users := n.roomUsers(roomID)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.advanceLocked(pos)
+	for u := range users {
+		n.wakeLocked(u, pos)
+	}
+}
+
+// NotifyMember records a membership change at pos and wakes the room,
+// including the user whose membership changed (who may be leaving).
+func (n *Notifier) NotifyMember(pos int64, roomID, userID, membership string) {
+	users := n.roomUsers(roomID)
+	n.mu.Lock()
+	if users != nil {
+		// Copy on write: roomUsers hands out the map without the lock.
+		c := make(map[string]struct{}, len(users)+1)
+		for u := range users {
+			c[u] = struct{}{}
+		}
+		if membership == "join" || membership == "invite" {
+			c[userID] = struct{}{}
+		} else {
+			delete(c, userID)
+		}
+		n.rooms[roomID] = c
+		users = c
+	}
+	n.advanceLocked(pos)
+	for u := range users {
+		n.wakeLocked(u, pos)
+	}
+	n.wakeLocked(userID, pos)
+	n.mu.Unlock()
+}
+
+// NotifyUser wakes one user for data of their own at pos (to-device
+// messages, account data, receipts of theirs…).
+func (n *Notifier) NotifyUser(pos int64, userID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.advanceLocked(pos)
+	n.wakeLocked(userID, pos)
+}
+
+// Wait blocks until something at a position after since concerns userID,
+// or ctx ends. It returns whether it was woken. since must be a position
+// the caller's read of the store was consistent with, so that nothing
+// committed between the read and the Wait is missed.
+func (n *Notifier) Wait(ctx context.Context, userID string, since int64) bool {
+	n.mu.Lock()
+	u := n.userLocked(userID)
+	if u.pos > since {
+		n.mu.Unlock()
+		return true
+	}
+	ch := u.ch
+	n.mu.Unlock()
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
