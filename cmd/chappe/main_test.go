@@ -200,4 +200,3 @@ func TestSIGTERMKeepsWhatWasAcknowledged(t *testing.T) {
 		})
 	}
 }
-

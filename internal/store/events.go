@@ -305,7 +305,6 @@ func (db *DB) StreamPos(ctx context.Context) (int64, error) {
 	return pos, err
 }
 
-
 // RedactionsOf returns, for those of the events that are redacted, the ID
 // of the redaction event.
 func (db *DB) RedactionsOf(ctx context.Context, ids []string) (map[string]string, error) {

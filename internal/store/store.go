@@ -182,6 +182,9 @@ type migration struct {
 	sql     string
 }
 
+// loadMigrations returns the engine's migrations in ascending order.
+// Numbers must be unique but need not be contiguous, so that work in
+// parallel can reserve numbers; each is applied once, in order.
 func loadMigrations(engine Engine) ([]migration, error) {
 	dir := "migrations/" + string(engine)
 	entries, err := fs.ReadDir(migrations, dir)
@@ -189,12 +192,17 @@ func loadMigrations(engine Engine) ([]migration, error) {
 		return nil, err
 	}
 	var ms []migration
+	seen := map[int]string{}
 	for _, e := range entries {
 		num, _, ok := strings.Cut(e.Name(), "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+		if !ok || err != nil || v < 1 || !strings.HasSuffix(e.Name(), ".sql") {
 			return nil, fmt.Errorf("store: bad migration file name %q", e.Name())
 		}
+		if other, dup := seen[v]; dup {
+			return nil, fmt.Errorf("store: migrations %s and %s share a number", other, e.Name())
+		}
+		seen[v] = e.Name()
 		body, err := fs.ReadFile(migrations, dir+"/"+e.Name())
 		if err != nil {
 			return nil, err
@@ -202,20 +210,21 @@ func loadMigrations(engine Engine) ([]migration, error) {
 		ms = append(ms, migration{version: v, name: e.Name(), sql: string(body)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("store: migrations must be numbered 1, 2, ...; found %s", m.name)
-		}
-	}
 	return ms, nil
 }
 
 // migrate applies pending migrations in one transaction. On PostgreSQL an
-// advisory lock keeps several starting processes from racing.
+// advisory lock keeps several starting processes from racing. A database
+// that holds a migration this binary does not know was written by a newer
+// Chappe, and is refused.
 func (db *DB) migrate(ctx context.Context) error {
 	ms, err := loadMigrations(db.Engine)
 	if err != nil {
 		return err
+	}
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.version] = true
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		if db.Engine == Postgres {
@@ -227,14 +236,29 @@ func (db *DB) migrate(ctx context.Context) error {
 			version INTEGER PRIMARY KEY, applied_ts BIGINT NOT NULL)`); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
-		var current int
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
-		if current > len(ms) {
-			return fmt.Errorf("store: the database schema is version %d but this binary knows only up to %d: run a newer Chappe", current, len(ms))
+		applied := map[int]bool{}
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return err
+			}
+			applied[v] = true
 		}
-		for _, m := range ms[current:] {
+		rows.Close()
+		for v := range applied {
+			if !known[v] {
+				return fmt.Errorf("store: the database has schema migration %d, which this binary does not know: it was written by a newer Chappe", v)
+			}
+		}
+		for _, m := range ms {
+			if applied[m.version] {
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("store: migration %s: %w", m.name, err)
 			}

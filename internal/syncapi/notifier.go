@@ -13,11 +13,14 @@ import (
 // joined or invited now.
 type MembersLoader func(ctx context.Context, roomID string) ([]string, error)
 
-// Notifier tracks, per user, the latest stream position that concerns them
-// and wakes their waiting /sync requests.
+// Notifier wakes waiting /sync requests of the users an event concerns.
+// Each user has a generation counter that every wake-up increments: a
+// /sync reads the generation before it reads the store, then waits for the
+// generation to move on, so no wake-up between the read and the wait is
+// lost, whatever stream it came from (events, typing, to-device…).
 //
 // It lives in one process's memory: with several processes, each would
-// subscribe to the others' positions over the message bus and call the
+// subscribe to the others' notifications over the message bus and call the
 // same Notify methods.
 type Notifier struct {
 	loadMembers MembersLoader
@@ -29,8 +32,8 @@ type Notifier struct {
 }
 
 type userWake struct {
-	pos int64
-	ch  chan struct{} // closed and replaced when pos advances
+	gen uint64
+	ch  chan struct{} // closed and replaced when gen advances
 }
 
 // NewNotifier returns a notifier starting at pos.
@@ -38,35 +41,30 @@ func NewNotifier(pos int64, loadMembers MembersLoader) *Notifier {
 	return &Notifier{loadMembers: loadMembers, pos: pos, users: map[string]*userWake{}, rooms: map[string]map[string]struct{}{}}
 }
 
-// Pos is the latest position the notifier has seen.
+// Pos is the latest event stream position the notifier has seen.
 func (n *Notifier) Pos() int64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.pos
 }
 
-// userLocked returns the user's wake state, creating it on first use. A
-// new user starts at the latest position: what happened before this
-// process knew them may concern them, so their first Wait returns at once
-// and their /sync re-reads the store. Entries are kept (a few dozen bytes
-// a user) so that no wake-up between a store read and a Wait is lost.
+// userLocked returns the user's wake state, creating it on first use.
+// Entries are kept (a few dozen bytes a user who ever synced).
 func (n *Notifier) userLocked(userID string) *userWake {
 	u := n.users[userID]
 	if u == nil {
-		u = &userWake{ch: make(chan struct{}), pos: n.pos}
+		u = &userWake{ch: make(chan struct{})}
 		n.users[userID] = u
 	}
 	return u
 }
 
-func (n *Notifier) wakeLocked(userID string, pos int64) {
+func (n *Notifier) wakeLocked(userID string) {
 	u := n.users[userID]
 	if u == nil {
-		return // nobody waits; the next /sync reads the store anyway
+		return // this user has never synced here; their first /sync reads the store
 	}
-	if pos > u.pos {
-		u.pos = pos
-	}
+	u.gen++
 	close(u.ch)
 	u.ch = make(chan struct{})
 }
@@ -105,14 +103,15 @@ func (n *Notifier) roomUsers(roomID string) map[string]struct{} {
 	return users
 }
 
-// NotifyRoom wakes the room's members for an event at pos.
+// NotifyRoom wakes the room's joined and invited members for something
+// at pos (0 for streams without positions, such as typing).
 func (n *Notifier) NotifyRoom(pos int64, roomID string) {
 	users := n.roomUsers(roomID)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.advanceLocked(pos)
 	for u := range users {
-		n.wakeLocked(u, pos)
+		n.wakeLocked(u)
 	}
 }
 
@@ -121,6 +120,7 @@ func (n *Notifier) NotifyRoom(pos int64, roomID string) {
 func (n *Notifier) NotifyMember(pos int64, roomID, userID, membership string) {
 	users := n.roomUsers(roomID)
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	if users != nil {
 		// Copy on write: roomUsers hands out the map without the lock.
 		c := make(map[string]struct{}, len(users)+1)
@@ -137,29 +137,34 @@ func (n *Notifier) NotifyMember(pos int64, roomID, userID, membership string) {
 	}
 	n.advanceLocked(pos)
 	for u := range users {
-		n.wakeLocked(u, pos)
+		n.wakeLocked(u)
 	}
-	n.wakeLocked(userID, pos)
-	n.mu.Unlock()
+	n.wakeLocked(userID)
 }
 
 // NotifyUser wakes one user for data of their own at pos (to-device
-// messages, account data, receipts of theirs…).
+// messages, account data, their device list…).
 func (n *Notifier) NotifyUser(pos int64, userID string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.advanceLocked(pos)
-	n.wakeLocked(userID, pos)
+	n.wakeLocked(userID)
 }
 
-// Wait blocks until something at a position after since concerns userID,
-// or ctx ends. It returns whether it was woken. since must be a position
-// the caller's read of the store was consistent with, so that nothing
-// committed between the read and the Wait is missed.
-func (n *Notifier) Wait(ctx context.Context, userID string, since int64) bool {
+// Generation returns the user's current generation; call it before
+// reading the store, then Wait with it.
+func (n *Notifier) Generation(userID string) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.userLocked(userID).gen
+}
+
+// Wait blocks until the user's generation moves past gen, or ctx ends. It
+// returns whether it was woken.
+func (n *Notifier) Wait(ctx context.Context, userID string, gen uint64) bool {
 	n.mu.Lock()
 	u := n.userLocked(userID)
-	if u.pos > since {
+	if u.gen != gen {
 		n.mu.Unlock()
 		return true
 	}

@@ -25,22 +25,41 @@ const (
 type request struct {
 	userID    string
 	deviceID  string
-	since     int64 // 0: initial sync
+	sinceTok  Token // all zero: initial sync
+	since     int64 // sinceTok.Pos
 	upto      int64 // the stream position this response is consistent with
+	next      Token // next_batch; sections may advance their own streams
 	fullState bool
 	filter    *filter.Filter
 	viewer    rooms.Viewer
 }
 
+// A globalSection adds one top-level part of the response (to-device,
+// account data, presence, device lists…) for (since, upto]. It reports
+// whether it added anything new, which ends a long-poll.
+type globalSection func(a *API, ctx context.Context, req *request, resp *response) (bool, error)
+
+// A roomSection adds one part of a joined room's entry (ephemeral events,
+// room account data, unread counts…). It reports whether it added anything
+// new; a room with nothing new in any part is left out.
+type roomSection func(a *API, ctx context.Context, req *request, roomID string, jr *joinedRoom) (bool, error)
+
+// Sections register themselves from their own files' init functions, so
+// that each part of /sync lives in one file.
+var (
+	globalSections []globalSection
+	roomSections   []roomSection
+)
+
 func (a *API) sync(w http.ResponseWriter, r *http.Request, s *clientapi.Session) error {
 	q := r.URL.Query()
 	req := request{userID: s.UserID, deviceID: s.DeviceID, viewer: rooms.Viewer{UserID: s.UserID, DeviceID: s.DeviceID}}
 	if since := q.Get("since"); since != "" {
-		pos, err := rooms.ParseStreamToken(since)
+		tok, err := ParseToken(since)
 		if err != nil {
 			return err
 		}
-		req.since = pos
+		req.sinceTok, req.since = tok, tok.Pos
 	}
 	var timeout time.Duration
 	if t := q.Get("timeout"); t != "" {
@@ -70,7 +89,9 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, s *clientapi.Session)
 
 	ctx := r.Context()
 	deadline := time.Now().Add(timeout)
+	initial := req.sinceTok == Token{}
 	for {
+		gen := a.notifier.Generation(s.UserID) // before reading the store
 		if req.upto, err = a.db.StreamPos(ctx); err != nil {
 			return err
 		}
@@ -78,15 +99,17 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, s *clientapi.Session)
 			// A token from the future (or another server): answer from now.
 			req.since = req.upto
 		}
+		req.next = Token{Pos: req.upto, Typing: req.sinceTok.Typing}
 		resp, empty, err := a.build(ctx, &req)
 		if err != nil {
 			return err
 		}
-		if !empty || req.since == 0 || req.fullState || !time.Now().Before(deadline) {
+		resp.NextBatch = req.next.String()
+		if !empty || initial || req.fullState || !time.Now().Before(deadline) {
 			return httpapi.WriteJSON(w, http.StatusOK, resp)
 		}
 		wctx, cancel := context.WithDeadline(ctx, deadline)
-		woke := a.notifier.Wait(wctx, s.UserID, req.upto)
+		woke := a.notifier.Wait(wctx, s.UserID, gen)
 		cancel()
 		if !woke {
 			if ctx.Err() != nil {
@@ -113,7 +136,7 @@ type eventsList struct {
 }
 
 type roomsSection struct {
-	Join   map[string]*joinedRoom `json:"join"`
+	Join   map[string]*joinedRoom  `json:"join"`
 	Invite map[string]*invitedRoom `json:"invite"`
 	Leave  map[string]*leftRoom    `json:"leave"`
 	Knock  map[string]*knockedRoom `json:"knock"`
@@ -162,9 +185,8 @@ type knockedRoom struct {
 	} `json:"knock_state"`
 }
 
-func newResponse(upto int64) *response {
+func newResponse() *response {
 	return &response{
-		NextBatch: rooms.StreamToken(upto),
 		Rooms: roomsSection{Join: map[string]*joinedRoom{}, Invite: map[string]*invitedRoom{},
 			Leave: map[string]*leftRoom{}, Knock: map[string]*knockedRoom{}},
 		Presence: eventsList{Events: []any{}}, AccountData: eventsList{Events: []any{}}, ToDevice: eventsList{Events: []any{}},
@@ -175,7 +197,7 @@ func newResponse(upto int64) *response {
 // build assembles the response for (since, upto]; empty reports that an
 // incremental sync found nothing for the user.
 func (a *API) build(ctx context.Context, req *request) (*response, bool, error) {
-	resp := newResponse(req.upto)
+	resp := newResponse()
 	ms, err := a.db.UserRooms(ctx, req.userID)
 	if err != nil {
 		return nil, false, err
@@ -199,6 +221,13 @@ func (a *API) build(ctx context.Context, req *request) (*response, bool, error) 
 		}
 		empty = empty && !added
 	}
+	for _, section := range globalSections {
+		added, err := section(a, ctx, req, resp)
+		if err != nil {
+			return nil, false, err
+		}
+		empty = empty && !added
+	}
 	return resp, empty, nil
 }
 
@@ -211,7 +240,7 @@ func (a *API) syncRoom(ctx context.Context, req *request, resp *response, roomID
 	}
 	memNow, memPos := vis.MembershipAt(req.upto)
 	memThen, _ := vis.MembershipAt(req.since)
-	initial := req.since == 0
+	initial := req.sinceTok == Token{}
 	changed := memPos > req.since // the membership itself changed in (since, upto]
 	rf := &req.filter.Room
 
@@ -222,10 +251,18 @@ func (a *API) syncRoom(ctx context.Context, req *request, resp *response, roomID
 		if err != nil {
 			return false, err
 		}
-		if !initial && !newlyJoined && !req.fullState && len(tl.events) == 0 {
+		jr := &joinedRoom{Ephemeral: eventsList{Events: []any{}}, AccountData: eventsList{Events: []any{}}}
+		extras := false
+		for _, section := range roomSections {
+			added, err := section(a, ctx, req, roomID, jr)
+			if err != nil {
+				return false, err
+			}
+			extras = extras || added
+		}
+		if !initial && !newlyJoined && !req.fullState && len(tl.events) == 0 && !extras {
 			return false, nil
 		}
-		jr := &joinedRoom{Ephemeral: eventsList{Events: []any{}}, AccountData: eventsList{Events: []any{}}}
 		if err := a.fillRoom(ctx, req, vis, roomID, tl, initial || newlyJoined, &jr.Timeline, &jr.State); err != nil {
 			return false, err
 		}
