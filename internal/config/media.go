@@ -65,7 +65,8 @@ type URLPreviewConfig struct {
 	AllowIPs []string `yaml:"allow_ips"`
 	// MaxPageBytes caps how much of an HTML page is read.
 	MaxPageBytes int64 `yaml:"max_page_bytes"`
-	// MaxImageBytes caps a fetched preview image.
+	// MaxImageBytes caps a fetched preview image (and MaxUploadBytes caps
+	// it too).
 	MaxImageBytes int64 `yaml:"max_image_bytes"`
 	// Timeout bounds fetching one URL, redirects and image included.
 	Timeout time.Duration `yaml:"timeout"`
@@ -165,8 +166,8 @@ func (m MediaConfig) validate() error {
 	if p.MaxPageBytes < 1024 || p.MaxPageBytes > 16<<20 {
 		return &Error{"media.url_preview.max_page_bytes", "must be between 1024 and 16777216"}
 	}
-	if p.MaxImageBytes < 1024 || p.MaxImageBytes > m.MaxUploadBytes {
-		return &Error{"media.url_preview.max_image_bytes", "must be between 1024 and media.max_upload_bytes"}
+	if p.MaxImageBytes < 1024 {
+		return &Error{"media.url_preview.max_image_bytes", "must be at least 1024"}
 	}
 	if p.Timeout < time.Second || p.Timeout > 5*time.Minute {
 		return &Error{"media.url_preview.timeout", "must be between 1s and 5m"}

@@ -18,6 +18,7 @@ import (
 	"chappe.eu/chappe/internal/config"
 	"chappe.eu/chappe/internal/httpapi"
 	"chappe.eu/chappe/internal/matrix"
+	"chappe.eu/chappe/internal/media"
 	"chappe.eu/chappe/internal/metrics"
 	"chappe.eu/chappe/internal/rooms"
 	"chappe.eu/chappe/internal/store"
@@ -42,6 +43,9 @@ type Server struct {
 	notifier *syncapi.Notifier
 	sync     *syncapi.API
 	metrics  *metrics.Registry
+	// Media is the media repository; the rooms code purges the media of
+	// redacted events through it.
+	Media *media.Repo
 
 	listeners []net.Listener
 	servers   []*http.Server
@@ -70,6 +74,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	s.api = clientapi.New(&s.cfg, db, s.rooms, log)
 	s.sync = syncapi.New(&s.cfg, db, s.rooms, s.notifier, s.api, log)
+	if s.Media, err = media.New(&s.cfg, db, s.api, log); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -78,6 +86,7 @@ func (s *Server) Start() error {
 	rt := httpapi.NewRouter(s.log)
 	s.api.Register(rt)
 	s.sync.Register(rt)
+	s.Media.Register(rt)
 	if s.cfg.Metrics.Enabled && s.cfg.Metrics.Addr == "" {
 		rt.HandleHTTP(s.cfg.Metrics.Path, s.metrics)
 	}
@@ -173,6 +182,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.api.Close()
+	s.Media.Close()
 	errs = append(errs, s.DB.Close())
 	return errors.Join(errs...)
 }
@@ -183,5 +193,6 @@ func (s *Server) Close() error {
 		srv.Close()
 	}
 	s.api.Close()
+	s.Media.Close()
 	return s.DB.Close()
 }

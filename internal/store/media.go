@@ -303,7 +303,7 @@ func deleteThumbnailsTx(ctx context.Context, tx *sql.Tx, mediaID string) ([]stri
 }
 
 // SetBlobScan records the scanner's verdict on content: infected is the
-// threat found, '' if clean.
+// threat found, ” if clean.
 func (db *DB) SetBlobScan(ctx context.Context, sha256 string, scannedTS int64, infected string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE media_blobs SET scanned_ts = $2, infected = $3 WHERE sha256 = $1`, sha256, scannedTS, infected)
