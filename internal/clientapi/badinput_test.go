@@ -22,8 +22,10 @@ type bodyEndpoint struct {
 func bodyEndpoints(c *testserver.Client) []bodyEndpoint {
 	uiaAuth := `{"type":"m.login.password","session":"X","identifier":{"type":"m.id.user","user":"X"},"password":"X"}`
 	return []bodyEndpoint{
-		{"POST", v3 + "/login", false, `{"type":"m.login.password","identifier":{"type":"m.id.user","user":"X"},"password":"X","device_id":"X","initial_device_display_name":"X"}`},
-		{"POST", v3 + "/login", false, `{"type":"m.login.password","user":"X","password":"X"}`},
+		// Every login costs a password hash (~30 ms), so the password, which
+		// only ever reaches the hasher, is left out of the sweep.
+		{"POST", v3 + "/login", false, `{"type":"m.login.password","identifier":{"type":"m.id.user","user":"X"},"password":"p","device_id":"X","initial_device_display_name":"X"}`},
+		{"POST", v3 + "/login", false, `{"type":"m.login.password","user":"X","password":"p"}`},
 		{"POST", v3 + "/refresh", false, `{"refresh_token":"X"}`},
 		{"POST", v3 + "/register", false, `{"username":"X","password":"X","device_id":"X","initial_device_display_name":"X","auth":{"type":"m.login.registration_token","token":"X","session":"X"}}`},
 		{"POST", v3 + "/account/password", true, `{"new_password":"X","auth":` + uiaAuth + `}`},
@@ -44,7 +46,7 @@ func bodyEndpoints(c *testserver.Client) []bodyEndpoint {
 // (which PostgreSQL refuses in text), lone surrogates (which Go decodes to
 // U+FFFD), non-ASCII, ID-like and long values.
 var hostileStrings = []string{
-	`""`, `"\u0000"`, `"a\u0000b"`, `"\ud800"`, `"\udfff\ud800x"`, `"é"`, `"\u202e"`, `"@:"`, `"@a:chappe.test"`, `":"`,
+	`""`, `"\u0000"`, `"a\u0000b"`, `"\udfff\ud800x"`, `"\u202e"`, `"@:"`, `"@a:chappe.test"`,
 	`"` + strings.Repeat("x", 3000) + `"`, `"` + strings.Repeat("é", 1000) + `"`,
 }
 

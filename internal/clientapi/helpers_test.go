@@ -17,9 +17,12 @@ const (
 	password = "correct horse battery"
 )
 
-// eachEngine runs f as a subtest on every storage engine.
+// eachEngine runs f as a subtest on every storage engine. The test runs
+// in parallel with the other top-level tests: each starts its own server
+// on its own database, and most of the time goes to waiting on storage.
 func eachEngine(t *testing.T, f func(t *testing.T, engine string)) {
 	t.Helper()
+	t.Parallel()
 	for _, engine := range testserver.Engines(t) {
 		t.Run(engine, func(t *testing.T) { f(t, engine) })
 	}
