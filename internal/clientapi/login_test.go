@@ -108,6 +108,23 @@ func TestLogin(t *testing.T) {
 			}
 		})
 
+		t.Run("device fields", func(t *testing.T) {
+			// PostgreSQL cannot store NUL in text; SQLite can. Both engines
+			// must answer alike, with M_INVALID_PARAM.
+			for name, change := range map[string]map[string]any{
+				"NUL in device_id":    {"device_id": "DEV\u0000"},
+				"long device_id":      {"device_id": strings.Repeat("D", 256)},
+				"NUL in display name": {"initial_device_display_name": "phone\u0000"},
+				"long display name":   {"initial_device_display_name": strings.Repeat("n", 1001)},
+			} {
+				body := passwordLogin("alice", password)
+				for k, v := range change {
+					body[k] = v
+				}
+				wantErr(t, name, anon.Do("POST", v3+"/login", body), http.StatusBadRequest, "M_INVALID_PARAM")
+			}
+		})
+
 		t.Run("initial_device_display_name", func(t *testing.T) {
 			body := passwordLogin("alice", password)
 			body["initial_device_display_name"] = "Alice's laptop"
