@@ -34,8 +34,10 @@ func (a *API) roomView(ctx context.Context, roomID, userID string) (*rooms.Visib
 		return vis, now, nil
 	case vis.CanSeeRoomAt(now): // world_readable
 		return vis, now, nil
-	case since > 0 && vis.CanSeeRoomAt(since):
-		return vis, since, nil // as of their leave, kick or ban
+	case since > 0 && vis.CanSeeRoomAt(since-1):
+		// They could see the room until their leave, kick or ban: they
+		// see it as of that event, and nothing after.
+		return vis, since, nil
 	}
 	return nil, 0, errNotInRoom
 }
@@ -137,7 +139,7 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, s *Session) error
 		return err
 	}
 	e := evs[eventID]
-	if e == nil || e.RoomID() != roomID {
+	if e == nil || rooms.RoomIDOf(e.Event) != roomID {
 		return notFound
 	}
 	vis, err := a.rooms.Visibility(r.Context(), roomID, s.UserID)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"chappe.eu/chappe/internal/room/event"
 )
 
 // ClientEvent is an event in the client-server API's format ("Room
@@ -71,7 +73,7 @@ func (s *Service) ClientEvents(ctx context.Context, evs []*Stored, viewer Viewer
 			out[i].Redacts = ev.Redacts() // clients before v1.11 read the top-level key
 		}
 		if withRoomID {
-			out[i].RoomID = e.RoomID()
+			out[i].RoomID = RoomIDOf(e.Event)
 		}
 	}
 	return out, nil
@@ -84,7 +86,16 @@ func (s *Service) clientEvent(e *Stored, unsigned map[string]any, now int64, wit
 	c := ClientEvent{Content: e.Content(), EventID: e.EventID(), OriginServerTS: e.OriginServerTS(),
 		Sender: e.Sender(), StateKey: e.StateKey(), Type: e.Type(), Unsigned: unsigned, Redacts: e.Redacts()}
 	if withRoomID {
-		c.RoomID = e.RoomID()
+		c.RoomID = RoomIDOf(e.Event)
 	}
 	return c
+}
+
+// RoomIDOf is the event's room: a v12 m.room.create has no room_id of its
+// own, but clients are told which room it created.
+func RoomIDOf(e *event.Event) string {
+	if id := e.RoomID(); id != "" {
+		return id
+	}
+	return e.CreatedRoomID()
 }

@@ -172,6 +172,7 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   map[string]any
+	List   []any // when the response is a JSON array (GET /state)
 	Raw    []byte
 }
 
@@ -217,7 +218,11 @@ func (c *Client) Do(method, path string, body any) *Response {
 	raw, _ := io.ReadAll(resp.Body)
 	r := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(raw, &r.Body); err != nil {
+		if len(raw) > 0 && raw[0] == '[' {
+			if err := json.Unmarshal(raw, &r.List); err != nil {
+				c.t.Fatalf("%s %s: response is not JSON: %q", method, path, raw)
+			}
+		} else if err := json.Unmarshal(raw, &r.Body); err != nil {
 			c.t.Fatalf("%s %s: response is not a JSON object: %q", method, path, raw)
 		}
 	}
