@@ -2,10 +2,12 @@ package media_test
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -112,6 +114,44 @@ func (e *env) get(c *testserver.Client, path string) *resp {
 		tok = c.Token
 	}
 	return do(e.t, "GET", e.srv.URL+path, tok, nil, nil)
+}
+
+// exec runs SQL on the server's database, for tests that must age or
+// inspect rows.
+func (e *env) exec(query string, args ...any) {
+	e.t.Helper()
+	db := e.sqlDB()
+	defer db.Close()
+	if _, err := db.Exec(query, args...); err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// count runs a SELECT COUNT(*) on the server's database.
+func (e *env) count(query string, args ...any) int {
+	e.t.Helper()
+	db := e.sqlDB()
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func (e *env) sqlDB() *sql.DB {
+	e.t.Helper()
+	var db *sql.DB
+	var err error
+	if e.srv.Config.Database == "" {
+		db, err = sql.Open("sqlite", "file:"+filepath.Join(e.srv.Config.DataDir, "chappe.db")+"?_pragma=busy_timeout(10000)")
+	} else {
+		db, err = sql.Open("pgx", e.srv.Config.Database)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return db
 }
 
 // mediaPath turns mxc://server/id into "server/id".
