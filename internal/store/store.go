@@ -55,6 +55,12 @@ type DB struct {
 	// same pool as read.
 	write *sql.DB
 	read  *sql.DB
+
+	// OnDeviceListChange, if set, is called after a commit that deleted
+	// devices of userID (logout, device deletion, deactivation) at stream
+	// position pos, so that the /syncs of the users who share a room with
+	// them wake up. Set it before serving.
+	OnDeviceListChange func(userID string, pos int64)
 }
 
 // Open opens (creating if needed) the database: SQLite at
