@@ -203,7 +203,8 @@ func (s *Service) CreateRoom(ctx context.Context, sender string, req CreateReque
 		}
 	}
 
-	pos, err := s.db.CreateRoom(ctx, store.NewRoom{RoomID: b.roomID, Version: v.ID, Creator: sender, Alias: alias}, b.built)
+	pos, err := s.db.CreateRoom(ctx, store.NewRoom{RoomID: b.roomID, Version: v.ID, Creator: sender, Alias: alias,
+		Public: req.Visibility == "public"}, b.built)
 	if err == store.ErrConflict {
 		return "", matrix.Errorf(http.StatusBadRequest, matrix.ErrRoomInUse, "Room alias already taken")
 	}

@@ -46,11 +46,12 @@ type NewRoom struct {
 	Version string
 	Creator string
 	Alias   string // a local alias to map to the room, if any
+	Public  bool   // list the room in the published room directory
 }
 
-// CreateRoom records a new room, its alias and its first events in one
-// transaction: a room exists whole or not at all. ErrConflict means the
-// alias is taken.
+// CreateRoom records a new room, its alias, its place in the published
+// room directory and its first events in one transaction: a room exists
+// whole or not at all. ErrConflict means the alias is taken.
 func (db *DB) CreateRoom(ctx context.Context, r NewRoom, evs []NewEvent) (pos int64, err error) {
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO rooms (room_id, version, creator, created_ts) VALUES ($1, $2, $3, $4)`,
@@ -61,6 +62,11 @@ func (db *DB) CreateRoom(ctx context.Context, r NewRoom, evs []NewEvent) (pos in
 			if _, err := tx.ExecContext(ctx, `INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES ($1, $2, $3, $4)`,
 				r.Alias, r.RoomID, r.Creator, nowMS()); err != nil {
 				return mapErr(err)
+			}
+		}
+		if r.Public {
+			if err := setPublishedTx(ctx, tx, r.RoomID, true); err != nil {
+				return err
 			}
 		}
 		for i := range evs {
