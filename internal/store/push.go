@@ -1,0 +1,284 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// PushOutcome is what push rule evaluation decided for a new event; it is
+// stored in the event's own transaction, so the notification counts of an
+// event are visible exactly when the event is.
+type PushOutcome struct {
+	// ThreadID is "main", or the root of the thread the event is in.
+	ThreadID string
+	// Actions has one entry per local user the event notifies.
+	Actions []PushAction
+	// SenderRead marks the thread as read by the (local) sender up to their
+	// own event, clearing their notifications as a receipt would: the spec
+	// says to ("by using the API or by sending an event"), and Synapse does.
+	SenderRead bool
+}
+
+// PushAction is one user's notification for an event.
+type PushAction struct {
+	UserID    string
+	Highlight bool
+	Actions   []byte // the matched rule's actions, a JSON array
+}
+
+// pushBatch is how many push_actions rows one INSERT writes (8 parameters
+// each, far under SQLite's limit).
+const pushBatch = 100
+
+// storeTx stores the push outcome of event e at pos; appendEventTx calls
+// it. A nil outcome (an event nobody evaluated) stores nothing.
+func (p *PushOutcome) storeTx(ctx context.Context, tx *sql.Tx, e *NewEvent, pos int64) error {
+	if p == nil {
+		return nil
+	}
+	ts := nowMS()
+	for start := 0; start < len(p.Actions); start += pushBatch {
+		chunk := p.Actions[start:min(start+pushBatch, len(p.Actions))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO push_actions (user_id, room_id, stream_pos, event_id, thread_id, highlight, actions, ts) VALUES `)
+		args := make([]any, 0, len(chunk)*8)
+		for i, a := range chunk {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
+			args = append(args, a.UserID, e.RoomID, pos, e.EventID, p.ThreadID, a.Highlight, string(a.Actions), ts)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("store: push actions: %w", err)
+		}
+	}
+	if p.SenderRead {
+		return readMarkTx(ctx, tx, e.Sender, e.RoomID, p.ThreadID, pos)
+	}
+	return nil
+}
+
+// readMarkTx moves a user's read mark in a room's thread forward to pos;
+// it never moves back.
+func readMarkTx(ctx context.Context, tx *sql.Tx, userID, roomID, threadID string, pos int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO read_marks (user_id, room_id, thread_id, event_pos) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET event_pos = excluded.event_pos
+		WHERE excluded.event_pos > read_marks.event_pos`, userID, roomID, threadID, pos)
+	return err
+}
+
+// PushRules returns the user's push rules document (push.UserRules) and
+// the stream position of its last change; nil and 0 if they never changed
+// their rules.
+func (db *DB) PushRules(ctx context.Context, userID string) ([]byte, int64, error) {
+	var doc string
+	var pos int64
+	err := db.read.QueryRowContext(ctx, `SELECT rules, stream_pos FROM push_rules WHERE user_id = $1`, userID).Scan(&doc, &pos)
+	if err == sql.ErrNoRows {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return []byte(doc), pos, nil
+}
+
+// UpdatePushRules rewrites the user's push rules document with change,
+// which gets the current document (nil if none) and returns the new one,
+// and gives the change the next stream position, which it returns. An
+// error from change is returned as is and nothing is written.
+//
+// Taking the position first locks the stream counter, which serialises
+// concurrent changes of the same document on both engines.
+func (db *DB) UpdatePushRules(ctx context.Context, userID string, change func(doc []byte) ([]byte, error)) (pos int64, err error) {
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		if pos, err = nextPosTx(ctx, tx); err != nil {
+			return err
+		}
+		var cur sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT rules FROM push_rules WHERE user_id = $1`, userID).Scan(&cur)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		var old []byte
+		if cur.Valid {
+			old = []byte(cur.String)
+		}
+		doc, err := change(old)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO push_rules (user_id, rules, stream_pos) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id) DO UPDATE SET rules = excluded.rules, stream_pos = excluded.stream_pos`,
+			userID, string(doc), pos)
+		return err
+	})
+	return pos, err
+}
+
+// MemberRules is a joined member and the stream position of their push
+// rules (0: the server defaults).
+type MemberRules struct {
+	UserID   string
+	RulesPos int64
+}
+
+// JoinedMembersRules returns the room's joined members with the version of
+// their push rules, in one query however big the room.
+func (db *DB) JoinedMembersRules(ctx context.Context, roomID string) ([]MemberRules, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT m.state_key, COALESCE(p.stream_pos, 0) FROM current_state m
+		LEFT JOIN push_rules p ON p.user_id = m.state_key
+		WHERE m.room_id = $1 AND m.type = 'm.room.member' AND m.membership = 'join'`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []MemberRules
+	for rows.Next() {
+		var m MemberRules
+		if err := rows.Scan(&m.UserID, &m.RulesPos); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// StoredPushRules is a user's push rules document and its position.
+type StoredPushRules struct {
+	Doc []byte
+	Pos int64
+}
+
+// PushRulesOf returns the push rules documents of those of the users who
+// have one.
+func (db *DB) PushRulesOf(ctx context.Context, userIDs []string) (map[string]StoredPushRules, error) {
+	out := make(map[string]StoredPushRules, len(userIDs))
+	for start := 0; start < len(userIDs); start += 500 {
+		chunk := userIDs[start:min(start+500, len(userIDs))]
+		ph := make([]string, len(chunk))
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			ph[i] = fmt.Sprintf("$%d", i+1)
+			args[i] = id
+		}
+		rows, err := db.read.QueryContext(ctx, `SELECT user_id, rules, stream_pos FROM push_rules
+			WHERE user_id IN (`+strings.Join(ph, ",")+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, doc string
+			var pos int64
+			if err := rows.Scan(&id, &doc, &pos); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = StoredPushRules{Doc: []byte(doc), Pos: pos}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// EventRelation returns the rel_type and target of an event's
+// m.relates_to; ErrNotFound if the event is not stored.
+func (db *DB) EventRelation(ctx context.Context, eventID string) (relType, relatesTo string, err error) {
+	var rt, to sql.NullString
+	err = db.read.QueryRowContext(ctx, `SELECT rel_type, relates_to FROM events WHERE event_id = $1`, eventID).Scan(&rt, &to)
+	return rt.String, to.String, mapErr(err)
+}
+
+// UnreadCount is a user's unread notifications in one thread of a room.
+type UnreadCount struct {
+	ThreadID      string // "main" or a thread root
+	Notifications int
+	Highlights    int
+}
+
+// UnreadCounts returns the user's unread notifications in the room per
+// thread: those after both their unthreaded read mark and their mark for
+// the notification's thread ("Receiving notifications": the more recent of
+// m.read and m.read.private counts; a threaded receipt clears its thread).
+//
+// It reads the notifications after the unthreaded mark; a client that only
+// ever sends threaded receipts makes it read their older, already read
+// notifications too.
+func (db *DB) UnreadCounts(ctx context.Context, userID, roomID string) ([]UnreadCount, error) {
+	var unthreaded int64
+	err := db.read.QueryRowContext(ctx, `SELECT event_pos FROM read_marks WHERE user_id = $1 AND room_id = $2 AND thread_id = ''`,
+		userID, roomID).Scan(&unthreaded)
+	if err != nil && err != sql.ErrNoRows {
+		return nil, err
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT a.thread_id, COUNT(*), SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END)
+		FROM push_actions a LEFT JOIN read_marks m
+		ON m.user_id = a.user_id AND m.room_id = a.room_id AND m.thread_id = a.thread_id
+		WHERE a.user_id = $1 AND a.room_id = $2 AND a.stream_pos > $3 AND a.stream_pos > COALESCE(m.event_pos, 0)
+		GROUP BY a.thread_id`, userID, roomID, unthreaded)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []UnreadCount
+	for rows.Next() {
+		var c UnreadCount
+		if err := rows.Scan(&c.ThreadID, &c.Notifications, &c.Highlights); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Notification is one row of GET /notifications.
+type Notification struct {
+	RoomID    string
+	EventID   string
+	Pos       int64
+	Highlight bool
+	Actions   []byte
+	TS        int64
+	Read      bool // the user's read marks cover it
+}
+
+// Notifications returns up to limit of the user's notifications before
+// position before (0: from the newest), newest first; only highlighted ones
+// with onlyHighlight.
+func (db *DB) Notifications(ctx context.Context, userID string, before int64, limit int, onlyHighlight bool) ([]Notification, error) {
+	q := `SELECT a.room_id, a.event_id, a.stream_pos, a.highlight, a.actions, a.ts,
+		CASE WHEN a.stream_pos <= COALESCE((SELECT MAX(m.event_pos) FROM read_marks m
+			WHERE m.user_id = a.user_id AND m.room_id = a.room_id AND m.thread_id IN ('', a.thread_id)), 0) THEN 1 ELSE 0 END
+		FROM push_actions a WHERE a.user_id = $1 AND a.stream_pos < $2`
+	if onlyHighlight {
+		q += ` AND a.highlight`
+	}
+	q += ` ORDER BY a.stream_pos DESC LIMIT $3`
+	if before <= 0 {
+		before = 1 << 62
+	}
+	rows, err := db.read.QueryContext(ctx, q, userID, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Notification
+	for rows.Next() {
+		var n Notification
+		var actions string
+		var read int
+		if err := rows.Scan(&n.RoomID, &n.EventID, &n.Pos, &n.Highlight, &actions, &n.TS, &read); err != nil {
+			return nil, err
+		}
+		n.Actions, n.Read = []byte(actions), read == 1
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
