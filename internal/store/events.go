@@ -38,6 +38,8 @@ type NewEvent struct {
 	// PUT /send or /state with one.
 	SenderDevice string
 	TxnID        string
+	// Push is who the event notifies, stored in the event's transaction.
+	Push *PushOutcome
 }
 
 // NewRoom is a room to create.
@@ -165,6 +167,9 @@ func appendEventTx(ctx context.Context, tx *sql.Tx, e *NewEvent) (int64, error) 
 			e.EventID, e.Redacts, e.RoomID); err != nil {
 			return 0, err
 		}
+	}
+	if err := e.Push.storeTx(ctx, tx, e, pos); err != nil {
+		return 0, err
 	}
 	return pos, nil
 }
