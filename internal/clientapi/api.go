@@ -18,9 +18,11 @@ import (
 	"chappe.eu/chappe/internal/config"
 	"chappe.eu/chappe/internal/httpapi"
 	"chappe.eu/chappe/internal/matrix"
+	"chappe.eu/chappe/internal/presence"
 	"chappe.eu/chappe/internal/ratelimit"
 	"chappe.eu/chappe/internal/rooms"
 	"chappe.eu/chappe/internal/store"
+	"chappe.eu/chappe/internal/typing"
 )
 
 // API is the client-server API of one Chappe process.
@@ -29,6 +31,13 @@ type API struct {
 	db    *store.DB
 	rooms *rooms.Service
 	log   *slog.Logger
+
+	// notify wakes the /syncs of users whose data changed (account data,
+	// receipts…); typing and presence are the in-memory and stored
+	// ephemeral streams.
+	notify   Notifier
+	typing   *typing.Tracker
+	presence *presence.Service
 
 	limits struct {
 		login, register, message *ratelimit.Limiter
@@ -44,14 +53,22 @@ type API struct {
 	background sync.WaitGroup
 }
 
+// Notifier wakes waiting /syncs (syncapi.Notifier): one user's for their
+// own data, a room's members' for the room's.
+type Notifier interface {
+	NotifyRoom(pos int64, roomID string)
+	NotifyUser(pos int64, userID string)
+}
+
 // Close waits for background writes to finish.
 func (a *API) Close() { a.background.Wait() }
 
 const lastSeenInterval = time.Minute
 
 // New returns the client API over db.
-func New(cfg *config.Config, db *store.DB, rs *rooms.Service, log *slog.Logger) *API {
-	a := &API{cfg: cfg, db: db, rooms: rs, log: log, lastSeen: map[string]time.Time{}}
+func New(cfg *config.Config, db *store.DB, rs *rooms.Service, n Notifier, typ *typing.Tracker, pres *presence.Service, log *slog.Logger) *API {
+	a := &API{cfg: cfg, db: db, rooms: rs, log: log, lastSeen: map[string]time.Time{},
+		notify: n, typing: typ, presence: pres}
 	rl := cfg.RateLimit
 	a.limits.login = ratelimit.New(rl.Login.PerSecond, rl.Login.Burst)
 	a.limits.register = ratelimit.New(rl.Register.PerSecond, rl.Register.Burst)

@@ -20,9 +20,11 @@ import (
 	"chappe.eu/chappe/internal/matrix"
 	"chappe.eu/chappe/internal/media"
 	"chappe.eu/chappe/internal/metrics"
+	"chappe.eu/chappe/internal/presence"
 	"chappe.eu/chappe/internal/rooms"
 	"chappe.eu/chappe/internal/store"
 	"chappe.eu/chappe/internal/syncapi"
+	"chappe.eu/chappe/internal/typing"
 )
 
 // Version is the release of this binary, set at build time with
@@ -43,6 +45,8 @@ type Server struct {
 	notifier *syncapi.Notifier
 	sync     *syncapi.API
 	metrics  *metrics.Registry
+	typing   *typing.Tracker
+	presence *presence.Service
 	// Media is the media repository; the rooms code purges the media of
 	// redacted events through it.
 	Media *media.Repo
@@ -72,9 +76,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		db.Close()
 		return nil, err
 	}
-	s.api = clientapi.New(&s.cfg, db, s.rooms, log)
-	s.sync = syncapi.New(&s.cfg, db, s.rooms, s.notifier, s.api, log)
+	s.typing = typing.New(s.notifier)
+	s.presence = presence.New(db, s.notifier, log)
+	s.api = clientapi.New(&s.cfg, db, s.rooms, s.notifier, s.typing, s.presence, log)
+	s.sync = syncapi.New(&s.cfg, db, s.rooms, s.notifier, s.api, s.typing, s.presence, log)
 	if s.Media, err = media.New(&s.cfg, db, s.api, log); err != nil {
+		s.presence.Close()
 		db.Close()
 		return nil, err
 	}
@@ -183,6 +190,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.api.Close()
 	s.Media.Close()
+	s.presence.Close()
 	errs = append(errs, s.DB.Close())
 	return errors.Join(errs...)
 }
@@ -194,5 +202,6 @@ func (s *Server) Close() error {
 	}
 	s.api.Close()
 	s.Media.Close()
+	s.presence.Close()
 	return s.DB.Close()
 }

@@ -12,8 +12,10 @@ import (
 	"chappe.eu/chappe/internal/filter"
 	"chappe.eu/chappe/internal/httpapi"
 	"chappe.eu/chappe/internal/matrix"
+	"chappe.eu/chappe/internal/presence"
 	"chappe.eu/chappe/internal/rooms"
 	"chappe.eu/chappe/internal/store"
+	"chappe.eu/chappe/internal/typing"
 )
 
 // Authenticator resolves access tokens (the client API does).
@@ -29,11 +31,13 @@ type API struct {
 	notifier *Notifier
 	auth     Authenticator
 	log      *slog.Logger
+	typing   *typing.Tracker
+	presence *presence.Service
 }
 
 // New returns the sync API.
-func New(cfg *config.Config, db *store.DB, rs *rooms.Service, n *Notifier, auth Authenticator, log *slog.Logger) *API {
-	return &API{cfg: cfg, db: db, rooms: rs, notifier: n, auth: auth, log: log}
+func New(cfg *config.Config, db *store.DB, rs *rooms.Service, n *Notifier, auth Authenticator, typ *typing.Tracker, pres *presence.Service, log *slog.Logger) *API {
+	return &API{cfg: cfg, db: db, rooms: rs, notifier: n, auth: auth, typing: typ, presence: pres, log: log}
 }
 
 // Register adds the routes.
