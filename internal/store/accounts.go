@@ -46,6 +46,7 @@ func (db *DB) AccountExists(ctx context.Context, userID string) (bool, error) {
 // other device of the user is deleted with its tokens (the spec's
 // logout_devices); the device keepDevice stays.
 func (db *DB) SetPassword(ctx context.Context, userID, hash string, keepDevice *string) error {
+	defer db.deviceListsChanged(ctx, userID) // a spurious wake-up if none was deleted is harmless
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $1 WHERE user_id = $2`, hash, userID)
 		if err != nil {
@@ -79,6 +80,7 @@ func (db *DB) SetAdmin(ctx context.Context, userID string, admin bool) error {
 // device and token are removed, and its display name and avatar erased
 // (as Synapse does), but the user ID stays taken.
 func (db *DB) Deactivate(ctx context.Context, userID string) error {
+	defer db.deviceListsChanged(ctx, userID)
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET deactivated = TRUE, password_hash = '' WHERE user_id = $1`, userID); err != nil {
 			return err

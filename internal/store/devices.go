@@ -124,7 +124,7 @@ func (db *DB) TouchDevice(ctx context.Context, userID, deviceID, ip string, ts i
 // DeleteDevices deletes the given devices of the user and their tokens;
 // unknown device IDs are ignored, as the spec asks of /delete_devices.
 func (db *DB) DeleteDevices(ctx context.Context, userID string, deviceIDs []string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
 		for _, id := range deviceIDs {
 			if err := deleteDeviceTx(ctx, tx, userID, id); err != nil {
 				return err
@@ -132,14 +132,25 @@ func (db *DB) DeleteDevices(ctx context.Context, userID string, deviceIDs []stri
 		}
 		return nil
 	})
+	if err == nil {
+		db.deviceListsChanged(ctx, userID)
+	}
+	return err
 }
 
 // deleteDeviceTx is the one place that removes a device: everything that
-// belongs to a device (tokens now, keys later) goes with it here.
+// belongs to a device (tokens, end-to-end keys, to-device messages) goes
+// with it here, and its user's device list changes.
 func deleteDeviceTx(ctx context.Context, tx *sql.Tx, userID, deviceID string) error {
 	if err := revokeDeviceTokensTx(ctx, tx, userID, deviceID); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE user_id = $1 AND device_id = $2`, userID, deviceID)
-	return err
+	res, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE user_id = $1 AND device_id = $2`, userID, deviceID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	return deleteDeviceE2ETx(ctx, tx, userID, deviceID)
 }
