@@ -1,0 +1,282 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Relations between events ("Forming relationships between events"): the
+// events table keeps each event's m.relates_to event_id and rel_type. A
+// redacted child has lost its m.relates_to (redaction strips the content),
+// so every query here leaves redacted children out: the relationship is
+// broken, as the spec says.
+
+// Relation is one child event pointing at a parent, without its PDU: what
+// aggregations need to count, order and judge visibility.
+type Relation struct {
+	Parent         string
+	EventID        string
+	RelType        string
+	Type           string
+	Sender         string
+	StreamPos      int64
+	OriginServerTS int64
+}
+
+// inList returns "$first,$first+1,…" for n arguments.
+func inList(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "$%d", first+i)
+	}
+	return b.String()
+}
+
+// ChildRelations returns the unredacted events of the room that relate to
+// one of parents with one of relTypes, oldest first.
+func (db *DB) ChildRelations(ctx context.Context, roomID string, parents, relTypes []string) ([]Relation, error) {
+	if len(parents) == 0 || len(relTypes) == 0 {
+		return nil, nil
+	}
+	var out []Relation
+	// Chunks keep the parameter count under SQLite's limit.
+	for start := 0; start < len(parents); start += 500 {
+		chunk := parents[start:min(start+500, len(parents))]
+		args := []any{roomID}
+		for _, p := range chunk {
+			args = append(args, p)
+		}
+		for _, t := range relTypes {
+			args = append(args, t)
+		}
+		rows, err := db.read.QueryContext(ctx, `SELECT relates_to, event_id, rel_type, type, sender, stream_pos, origin_server_ts
+			FROM events WHERE relates_to IS NOT NULL AND relates_to IN (`+inList(2, len(chunk))+`)
+			AND rel_type IN (`+inList(2+len(chunk), len(relTypes))+`)
+			AND room_id = $1 AND redacted_by IS NULL AND state_key IS NULL ORDER BY stream_pos`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var r Relation
+			if err := rows.Scan(&r.Parent, &r.EventID, &r.RelType, &r.Type, &r.Sender, &r.StreamPos, &r.OriginServerTS); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ReplacedState returns, for each state event among ids, the ID of the
+// state event it replaced: the previous event of the same room, type and
+// state key. Events that replaced nothing are left out.
+//
+// Like StateIDsAt this is exact while a room's events form a chain; with
+// federation, the replaced event must be recorded from the state at the
+// event when it is stored.
+func (db *DB) ReplacedState(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := db.read.QueryContext(ctx, `SELECT e.event_id, p.event_id FROM events e
+			JOIN events p ON p.stream_pos = (SELECT MAX(x.stream_pos) FROM events x
+				WHERE x.room_id = e.room_id AND x.type = e.type AND x.state_key = e.state_key AND x.stream_pos < e.stream_pos)
+			WHERE e.event_id IN (`+inList(1, len(chunk))+`) AND e.state_key IS NOT NULL`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, prev string
+			if err := rows.Scan(&id, &prev); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = prev
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// RelationsQuery selects a page of the children of one event for GET
+// /relations.
+type RelationsQuery struct {
+	RoomID    string
+	Parent    string
+	RelType   string // "" for any
+	EventType string // "" for any; only with RelType
+	// Depth is how many levels of relations to follow: 1 for direct
+	// children only. Every event on the way must match RelType and
+	// EventType too, as the spec asks of recursion.
+	Depth int
+	// Positions After < stream_pos <= Upto, newest first when Backwards.
+	After, Upto int64
+	Backwards   bool
+	Limit       int
+}
+
+// RelationEvents returns the stream positions and IDs of a page of an
+// event's unredacted children (and their children, to q.Depth levels).
+func (db *DB) RelationEvents(ctx context.Context, q RelationsQuery) ([]Relation, error) {
+	match := ""
+	args := []any{q.RoomID, q.Parent, max(q.Depth, 1), q.After, q.Upto, q.Limit}
+	if q.RelType != "" {
+		args = append(args, q.RelType)
+		match += fmt.Sprintf(" AND e.rel_type = $%d", len(args))
+	}
+	if q.EventType != "" {
+		args = append(args, q.EventType)
+		match += fmt.Sprintf(" AND e.type = $%d", len(args))
+	}
+	order := "ASC"
+	if q.Backwards {
+		order = "DESC"
+	}
+	// UNION (not UNION ALL) and the depth bound stop the recursion even if
+	// relations formed a cycle, which event IDs (hashes of the content that
+	// names the parent) make impossible from room version 3 on anyway.
+	rows, err := db.read.QueryContext(ctx, `WITH RECURSIVE related(event_id, depth) AS (
+			SELECT e.event_id, 1 FROM events e
+			WHERE e.relates_to = $2 AND e.relates_to IS NOT NULL AND e.room_id = $1 AND e.redacted_by IS NULL`+match+`
+			UNION
+			SELECT e.event_id, r.depth + 1 FROM events e JOIN related r ON e.relates_to = r.event_id
+			WHERE r.depth < $3 AND e.relates_to IS NOT NULL AND e.room_id = $1 AND e.redacted_by IS NULL`+match+`
+		)
+		SELECT DISTINCT e.relates_to, e.event_id, e.rel_type, e.type, e.sender, e.stream_pos, e.origin_server_ts
+		FROM events e JOIN related r ON r.event_id = e.event_id
+		WHERE e.stream_pos > $4 AND e.stream_pos <= $5
+		ORDER BY e.stream_pos `+order+` LIMIT $6`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Relation
+	for rows.Next() {
+		var r Relation
+		if err := rows.Scan(&r.Parent, &r.EventID, &r.RelType, &r.Type, &r.Sender, &r.StreamPos, &r.OriginServerTS); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ThreadLatest is a thread of a room and its latest reply.
+type ThreadLatest struct {
+	Root      string
+	LatestPos int64
+}
+
+// ThreadsByActivity returns up to limit threads of the room, most recently
+// active first, as of position upto: each thread root with the position of
+// its latest unredacted reply at or before upto, where that position is at
+// or before before (the page's start).
+//
+// Walking replies newest first and keeping each reply that no later reply
+// (up to upto) follows in its thread yields every thread exactly once, at
+// its latest reply, in order, so pages neither skip nor repeat.
+func (db *DB) ThreadsByActivity(ctx context.Context, roomID string, before, upto int64, limit int) ([]ThreadLatest, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT e.relates_to, e.stream_pos FROM events e
+		WHERE e.room_id = $1 AND e.rel_type = 'm.thread' AND e.stream_pos <= $2
+		AND e.relates_to IS NOT NULL AND e.redacted_by IS NULL AND e.state_key IS NULL
+		AND NOT EXISTS (SELECT 1 FROM events c WHERE c.relates_to = e.relates_to AND c.relates_to IS NOT NULL
+			AND c.rel_type = 'm.thread' AND c.room_id = $1 AND c.redacted_by IS NULL AND c.state_key IS NULL
+			AND c.stream_pos > e.stream_pos AND c.stream_pos <= $3)
+		ORDER BY e.stream_pos DESC LIMIT $4`, roomID, min(before, upto), upto, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ThreadLatest
+	for rows.Next() {
+		var t ThreadLatest
+		if err := rows.Scan(&t.Root, &t.LatestPos); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// ThreadsWithReplyFrom returns those of roots (thread roots of the room)
+// that have an unredacted thread reply from sender.
+func (db *DB) ThreadsWithReplyFrom(ctx context.Context, roomID, sender string, roots []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(roots); start += 500 {
+		chunk := roots[start:min(start+500, len(roots))]
+		args := []any{roomID, sender}
+		for _, r := range chunk {
+			args = append(args, r)
+		}
+		ids, err := db.strings(ctx, `SELECT DISTINCT relates_to FROM events
+			WHERE relates_to IS NOT NULL AND relates_to IN (`+inList(3, len(chunk))+`) AND rel_type = 'm.thread'
+			AND room_id = $1 AND sender = $2 AND redacted_by IS NULL`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
+// EventsByTime returns up to limit of the room's events ordered by
+// origin_server_ts (then stream position), starting at ts: at or after it
+// going forwards, at or before it going backwards. To page on, pass the
+// last event returned as after (nil at first).
+func (db *DB) EventsByTime(ctx context.Context, roomID string, ts int64, forwards bool, after *Relation, limit int) ([]Relation, error) {
+	q := `SELECT event_id, type, sender, stream_pos, origin_server_ts FROM events WHERE room_id = $1
+		AND (origin_server_ts > $2 OR (origin_server_ts = $2 AND stream_pos > $3))
+		ORDER BY origin_server_ts ASC, stream_pos ASC LIMIT $4`
+	pos := int64(0)
+	if !forwards {
+		q = `SELECT event_id, type, sender, stream_pos, origin_server_ts FROM events WHERE room_id = $1
+		AND (origin_server_ts < $2 OR (origin_server_ts = $2 AND stream_pos < $3))
+		ORDER BY origin_server_ts DESC, stream_pos DESC LIMIT $4`
+		pos = math.MaxInt64
+	}
+	if after != nil {
+		ts, pos = after.OriginServerTS, after.StreamPos
+	}
+	rows, err := db.read.QueryContext(ctx, q, roomID, ts, pos, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Relation
+	for rows.Next() {
+		r := Relation{}
+		if err := rows.Scan(&r.EventID, &r.Type, &r.Sender, &r.StreamPos, &r.OriginServerTS); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// AnnotationsBy returns the IDs of the unredacted m.annotation events of
+// one type that sender sent to parent: the candidates for a duplicate
+// annotation, whose keys the caller compares.
+func (db *DB) AnnotationsBy(ctx context.Context, roomID, parent, sender, typ string) ([]string, error) {
+	return db.strings(ctx, `SELECT event_id FROM events WHERE relates_to = $1 AND relates_to IS NOT NULL
+		AND rel_type = 'm.annotation' AND room_id = $2 AND sender = $3 AND type = $4 AND redacted_by IS NULL`,
+		parent, roomID, sender, typ)
+}
