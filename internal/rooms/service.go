@@ -249,6 +249,9 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (eventID string, er
 	if err != nil {
 		return "", err
 	}
+	if err := s.checkSend(ctx, b, req); err != nil { // after the rules: non-members learn nothing
+		return "", err
+	}
 	ne.SenderDevice, ne.TxnID = req.DeviceID, req.TxnID
 	pos, err := s.db.AppendEvents(ctx, []store.NewEvent{*ne})
 	if err == store.ErrConflict && req.TxnID != "" {
