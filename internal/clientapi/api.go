@@ -131,6 +131,12 @@ func (a *API) Register(rt *httpapi.Router) {
 	rt.Handle("GET", c+"/v3/rooms/{roomId}/members", a.authed(a.getMembers))
 	rt.Handle("GET", c+"/v3/rooms/{roomId}/joined_members", a.authed(a.getJoinedMembers))
 	rt.Handle("GET", c+"/v3/rooms/{roomId}/messages", a.authed(a.messages))
+	rt.Handle("GET", c+"/v3/rooms/{roomId}/context/{eventId}", a.authed(a.eventContext))
+	rt.Handle("GET", c+"/v1/rooms/{roomId}/relations/{eventId}", a.authed(a.relations))
+	rt.Handle("GET", c+"/v1/rooms/{roomId}/relations/{eventId}/{relType}", a.authed(a.relations))
+	rt.Handle("GET", c+"/v1/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", a.authed(a.relations))
+	rt.Handle("GET", c+"/v1/rooms/{roomId}/threads", a.authed(a.threads))
+	rt.Handle("GET", c+"/v1/rooms/{roomId}/timestamp_to_event", a.authed(a.timestampToEvent))
 
 	rt.Handle("GET", "/_synapse/admin/v1/register", a.sharedSecretNonce)
 	rt.Handle("POST", "/_synapse/admin/v1/register", a.sharedSecretRegister)

@@ -76,6 +76,9 @@ func (s *Service) ClientEvents(ctx context.Context, evs []*Stored, viewer Viewer
 			out[i].RoomID = RoomIDOf(e.Event)
 		}
 	}
+	if err := s.addServerUnsigned(ctx, evs, out, redactedBy, viewer, withRoomID); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
