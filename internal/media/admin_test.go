@@ -197,4 +197,3 @@ func blobPath(e *env, data []byte) string {
 	h := sha256Hex(data)
 	return filepath.Join(e.srv.Config.DataDir, "media", h[:2], h[2:4], h)
 }
-

@@ -59,10 +59,10 @@ func TestUploadDownload(t *testing.T) {
 		}
 		// Unknown media, bad IDs, remote servers.
 		for path, want := range map[string]int{
-			"/download/chappe.test/nosuchmedia":   404,
-			"/download/chappe.test/bad.id":        400,
-			"/download/other.example/abcdef":      404,
-			"/download/bad%20server/abcdef":       400,
+			"/download/chappe.test/nosuchmedia":                     404,
+			"/download/chappe.test/bad.id":                          400,
+			"/download/other.example/abcdef":                        404,
+			"/download/bad%20server/abcdef":                         400,
 			"/thumbnail/chappe.test/nosuchmedia?width=32&height=32": 404,
 		} {
 			if r := e.get(e.alice, mediaV1+path); r.status != want {
