@@ -145,6 +145,8 @@ func (a *API) Register(rt *httpapi.Router) {
 	rt.Handle("GET", "/_synapse/admin/v1/registration_tokens/{token}", a.admin(a.getRegistrationToken))
 	rt.Handle("PUT", "/_synapse/admin/v1/registration_tokens/{token}", a.admin(a.updateRegistrationToken))
 	rt.Handle("DELETE", "/_synapse/admin/v1/registration_tokens/{token}", a.admin(a.deleteRegistrationToken))
+
+	a.registerDirectory(rt, c) // aliases, the published room directory, upgrades
 }
 
 // readJSON decodes a request body within the configured size cap.

@@ -354,5 +354,10 @@ func (a *API) putState(w http.ResponseWriter, r *http.Request, s *Session) error
 	if err != nil {
 		return err
 	}
+	if typ == "m.room.canonical_alias" && sk == "" {
+		if err := a.checkCanonicalAlias(r.Context(), s, roomID, content); err != nil {
+			return err
+		}
+	}
 	return a.send(w, r, rooms.SendRequest{RoomID: roomID, Sender: s.UserID, DeviceID: s.DeviceID, Type: typ, StateKey: &sk, Content: content})
 }
