@@ -38,9 +38,9 @@ func TestAccountDataStream(t *testing.T) {
 			}
 			p3 := set("", "org.example.a", `{"k":3}`)
 
-			since := func(from int64) string {
+			since := func(room string, from int64) string {
 				t.Helper()
-				ds, err := db.AccountDataSince(ctx, "@a:x", from, p3)
+				ds, err := db.AccountDataSince(ctx, "@a:x", room, from, p3)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -50,14 +50,22 @@ func TestAccountDataStream(t *testing.T) {
 				}
 				return s
 			}
-			if got, want := since(0), `[!r:x org.example.b {"k":2}][ org.example.a {"k":3}]`; got != want {
-				t.Errorf("AccountDataSince(0) = %s; want %s", got, want)
+			tests := []struct {
+				room string
+				from int64
+				want string
+			}{
+				{"", 0, `[ org.example.a {"k":3}]`},
+				{"!r:x", 0, `[!r:x org.example.b {"k":2}]`},
+				{"", p2, `[ org.example.a {"k":3}]`},
+				{"!r:x", p2, ""},
+				{"", p3, ""},
+				{"!other:x", 0, ""},
 			}
-			if got, want := since(p2), `[ org.example.a {"k":3}]`; got != want {
-				t.Errorf("AccountDataSince(%d) = %s; want %s", p2, got, want)
-			}
-			if got := since(p3); got != "" {
-				t.Errorf("AccountDataSince(%d) = %s; want nothing", p3, got)
+			for _, tt := range tests {
+				if got := since(tt.room, tt.from); got != tt.want {
+					t.Errorf("AccountDataSince(%q, %d) = %s; want %s", tt.room, tt.from, got, tt.want)
+				}
 			}
 			c, err := db.AccountDataOf(ctx, "@a:x", "!r:x", "org.example.b")
 			if err != nil || string(c) != `{"k":2}` {
