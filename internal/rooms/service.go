@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"chappe.eu/chappe/internal/matrix"
+	"chappe.eu/chappe/internal/push"
 	"chappe.eu/chappe/internal/room/auth"
 	"chappe.eu/chappe/internal/room/event"
 	"chappe.eu/chappe/internal/room/signing"
@@ -58,6 +59,7 @@ type Service struct {
 	log    *slog.Logger
 	notify Notifier
 	events *eventCache
+	push   *push.Evaluator // push rules of local members, for each local event
 
 	locksMu sync.Mutex // guards locks
 	locks   map[string]*roomLock
@@ -75,7 +77,7 @@ func New(ctx context.Context, db *store.DB, server matrix.ServerName, notify Not
 		return nil, fmt.Errorf("rooms: signing key: %w", err)
 	}
 	return &Service{db: db, server: server, key: key, log: log, notify: notify,
-		events: newEventCache(50_000), locks: map[string]*roomLock{}}, nil
+		events: newEventCache(50_000), push: push.NewEvaluator(db, string(server)), locks: map[string]*roomLock{}}, nil
 }
 
 // lockRoom serialises writers of one room and returns the unlock function.
@@ -253,6 +255,9 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (eventID string, er
 		return "", err
 	}
 	ne.SenderDevice, ne.TxnID = req.DeviceID, req.TxnID
+	if ne.Push, err = s.pushOutcome(ctx, b, ne); err != nil {
+		return "", err
+	}
 	pos, err := s.db.AppendEvents(ctx, []store.NewEvent{*ne})
 	if err == store.ErrConflict && req.TxnID != "" {
 		return s.db.EventIDForTxn(ctx, req.Sender, req.DeviceID, req.TxnID)
