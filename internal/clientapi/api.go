@@ -137,6 +137,7 @@ func (a *API) Register(rt *httpapi.Router) {
 	rt.Handle("GET", c+"/v1/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", a.authed(a.relations))
 	rt.Handle("GET", c+"/v1/rooms/{roomId}/threads", a.authed(a.threads))
 	rt.Handle("GET", c+"/v1/rooms/{roomId}/timestamp_to_event", a.authed(a.timestampToEvent))
+	a.registerUserData(rt) // account data, tags, presence, typing
 
 	rt.Handle("GET", "/_synapse/admin/v1/register", a.sharedSecretNonce)
 	rt.Handle("POST", "/_synapse/admin/v1/register", a.sharedSecretRegister)

@@ -51,6 +51,10 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, s *Session) error
 	if err != nil {
 		return err
 	}
+	ignored, err := a.db.IgnoredUsers(r.Context(), s.UserID) // ignore.go
+	if err != nil {
+		return err
+	}
 	// from defaults to the end of the room (b) or its start (f).
 	var from int64
 	if ft := q.Get("from"); ft != "" {
@@ -109,7 +113,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, s *Session) error
 				cursor = b.StreamPos
 			}
 			e := evs[b.EventID]
-			if e == nil || !vis.CanSee(e) || !f.MatchEvent(roomID, e.Type(), e.Sender(), e.Content()) {
+			if e == nil || !vis.CanSee(e) || HiddenByIgnore(ignored, e) || !f.MatchEvent(roomID, e.Type(), e.Sender(), e.Content()) {
 				continue
 			}
 			chunk = append(chunk, e)

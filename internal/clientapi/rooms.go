@@ -271,6 +271,7 @@ func (a *API) send(w http.ResponseWriter, r *http.Request, req rooms.SendRequest
 	if err != nil {
 		return err
 	}
+	a.markActive(r, req.Sender) // presence: sending is activity
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"event_id": id})
 }
 
