@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 
 	"chappe.eu/chappe/internal/credentials"
 	"chappe.eu/chappe/internal/matrix"
@@ -186,6 +187,12 @@ func (a *API) identifiedUser(id *userIdentifier, legacyUser string) (string, boo
 	uid, err := matrix.ParseUserID(user)
 	if err != nil || string(uid.Server()) != a.cfg.ServerName {
 		return "", false
+	}
+	// Local accounts have lower-case localparts (they are created that
+	// way), so "@Alice" logs in as "@alice", as with Synapse.
+	lower, err := matrix.NewUserID(strings.ToLower(uid.Localpart()), uid.Server())
+	if err == nil {
+		return string(lower), true
 	}
 	return string(uid), true
 }
