@@ -18,10 +18,19 @@ import (
 type Token struct {
 	Pos    int64
 	Typing int64
+	// ToDevice, when not 0, is the position up to which the device's
+	// to-device messages are delivered, behind Pos: one response carries
+	// at most a hundred of them (todevice.go), so a backlog takes several
+	// syncs. It is written as a third part only when set.
+	ToDevice int64
 }
 
 func (t Token) String() string {
-	return "s" + strconv.FormatInt(t.Pos, 10) + "_" + strconv.FormatInt(t.Typing, 10)
+	s := "s" + strconv.FormatInt(t.Pos, 10) + "_" + strconv.FormatInt(t.Typing, 10)
+	if t.ToDevice != 0 {
+		s += "_" + strconv.FormatInt(t.ToDevice, 10)
+	}
+	return s
 }
 
 // ParseToken reads a token; older forms with fewer parts read as zeros.
@@ -33,7 +42,7 @@ func ParseToken(s string) (Token, error) {
 	}
 	var t Token
 	parts := strings.Split(rest, "_")
-	fields := []*int64{&t.Pos, &t.Typing}
+	fields := []*int64{&t.Pos, &t.Typing, &t.ToDevice}
 	if len(parts) > len(fields) {
 		return Token{}, bad
 	}
