@@ -41,7 +41,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if a.cfg.Registration.Mode == "closed" {
 		return matrix.Forbidden("Registration is disabled")
 	}
-	if err := a.rateLimit(a.limits.register, r, ""); err != nil {
+	if err := a.checkRateLimit(a.limits.register, r); err != nil {
 		return err
 	}
 	var req registerRequest
@@ -76,6 +76,8 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if err := a.createAccount(r.Context(), userID, req.Password, false); err != nil {
 		return err
 	}
+	// Only a completed registration uses up the IP's allowance.
+	_ = a.rateLimit(a.limits.register, r, "")
 	if session.Token != "" {
 		if err := a.db.CompleteRegistrationToken(r.Context(), session.Token); err != nil {
 			a.log.Error("counting registration token use", "err", err)

@@ -60,6 +60,22 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	return false, wait
 }
 
+// Peek reports whether Allow would succeed now, without taking a token.
+func (l *Limiter) Peek(key string) (ok bool, retryAfter time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		return true, 0
+	}
+	tokens := min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.perSecond)
+	if tokens >= 1 {
+		return true, 0
+	}
+	return false, time.Duration((1 - tokens) / l.perSecond * float64(time.Second))
+}
+
 // sweepLocked drops buckets that are full again; if that frees too little,
 // it forgets everything (a brief amnesty beats unbounded memory).
 func (l *Limiter) sweepLocked(now time.Time) {

@@ -36,3 +36,18 @@ func TestLimiterBoundedKeys(t *testing.T) {
 		t.Fatalf("len(buckets) = %d; want <= %d", n, maxKeys)
 	}
 }
+
+func TestPeekTakesNothing(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := New(1, 1)
+	l.now = func() time.Time { return now }
+	for range 3 {
+		if ok, _ := l.Peek("a"); !ok {
+			t.Fatal("Peek = false on a full bucket")
+		}
+	}
+	l.Allow("a")
+	if ok, wait := l.Peek("a"); ok || wait != time.Second {
+		t.Fatalf("Peek on an empty bucket = %v, %v; want false, 1s", ok, wait)
+	}
+}
