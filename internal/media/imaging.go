@@ -168,9 +168,7 @@ func makeThumbnail(src io.ReaderAt, size int64, spec thumbSpec, maxPixels int64)
 		out = img
 	} else {
 		dst, srcRect := thumbGeometry(img.Bounds(), tw, th, spec.method)
-		rgba := image.NewRGBA(dst)
-		xdraw.CatmullRom.Scale(rgba, dst, img, srcRect, xdraw.Src, nil)
-		out = rgba
+		out = resize(img, srcRect, dst)
 	}
 	out = orient(out, info.orientation)
 	return encodeThumbnail(out, info.format)
