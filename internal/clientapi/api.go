@@ -138,6 +138,7 @@ func (a *API) Register(rt *httpapi.Router) {
 	rt.Handle("GET", c+"/v1/rooms/{roomId}/threads", a.authed(a.threads))
 	rt.Handle("GET", c+"/v1/rooms/{roomId}/timestamp_to_event", a.authed(a.timestampToEvent))
 	a.registerUserData(rt) // account data, tags, presence, typing
+	a.registerPush(rt, c)  // push rules, notifications, receipts, read markers
 
 	rt.Handle("GET", "/_synapse/admin/v1/register", a.sharedSecretNonce)
 	rt.Handle("POST", "/_synapse/admin/v1/register", a.sharedSecretRegister)
@@ -171,6 +172,21 @@ func (a *API) rateLimit(l *ratelimit.Limiter, r *http.Request, userID string) er
 // halve the configured burst.
 func (a *API) rateLimitUser(l *ratelimit.Limiter, userID string) error {
 	return a.takeTokens(l, "user:"+userID)
+}
+
+// checkRateLimit answers M_LIMIT_EXCEEDED if the client's IP is out of
+// tokens, without taking one: for requests that only count once they
+// succeed (registration, whose first step is a UIA challenge — Synapse
+// counts only completed registrations).
+func (a *API) checkRateLimit(l *ratelimit.Limiter, r *http.Request) error {
+	if !a.cfg.RateLimit.Enabled {
+		return nil
+	}
+	if ok, wait := l.Peek("ip:" + clientIP(r)); !ok {
+		return matrix.Errorf(http.StatusTooManyRequests, matrix.ErrLimitExceeded, "Too many requests").
+			With("retry_after_ms", wait.Milliseconds()+1)
+	}
+	return nil
 }
 
 func (a *API) takeTokens(l *ratelimit.Limiter, keys ...string) error {
