@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 )
 
 // Presence is a user's stored presence. The rules that change it (idle and
@@ -163,4 +165,28 @@ func (db *DB) PresenceOfNewRoommates(ctx context.Context, userID string, from, t
 		return nil, err
 	}
 	return scanPresences(rows)
+}
+
+// JoinedAmong returns which of the users are joined to the room now. It
+// is for short lists (who is typing): one parameter a user.
+func (db *DB) JoinedAmong(ctx context.Context, roomID string, userIDs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(userIDs); start += 500 {
+		chunk := userIDs[start:min(start+500, len(userIDs))]
+		ph := make([]string, len(chunk))
+		args := []any{roomID}
+		for i, u := range chunk {
+			ph[i] = fmt.Sprintf("$%d", i+2)
+			args = append(args, u)
+		}
+		ids, err := db.strings(ctx, `SELECT state_key FROM current_state WHERE room_id = $1 AND type = 'm.room.member'
+			AND membership = 'join' AND state_key IN (`+strings.Join(ph, ",")+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			out[id] = true
+		}
+	}
+	return out, nil
 }

@@ -32,6 +32,7 @@ type request struct {
 	fullState bool
 	filter    *filter.Filter
 	viewer    rooms.Viewer
+	ignored   map[string]bool // whose events the user ignores (accountdata.go)
 }
 
 // A globalSection adds one top-level part of the response (to-device,
@@ -86,6 +87,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, s *clientapi.Session)
 		return err
 	}
 	req.filter = f
+	a.userSyncing(r.Context(), s.UserID, q.Get("set_presence"), timeout) // presence.go
 
 	ctx := r.Context()
 	deadline := time.Now().Add(timeout)
@@ -99,7 +101,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, s *clientapi.Session)
 			// A token from the future (or another server): answer from now.
 			req.since = req.upto
 		}
-		req.next = Token{Pos: req.upto, Typing: req.sinceTok.Typing}
+		req.next = Token{Pos: req.upto, Typing: a.typing.Pos()} // before reading any room's typing (typing.go)
 		resp, empty, err := a.build(ctx, &req)
 		if err != nil {
 			return err
@@ -198,6 +200,9 @@ func newResponse() *response {
 // incremental sync found nothing for the user.
 func (a *API) build(ctx context.Context, req *request) (*response, bool, error) {
 	resp := newResponse()
+	if err := a.loadIgnored(ctx, req); err != nil {
+		return nil, false, err
+	}
 	ms, err := a.db.UserRooms(ctx, req.userID)
 	if err != nil {
 		return nil, false, err
@@ -214,6 +219,11 @@ func (a *API) build(ctx context.Context, req *request) (*response, bool, error) 
 		}
 		if req.since > 0 && m.Pos <= req.since && m.Membership != "join" {
 			continue // nothing new can concern a room the user is not in
+		}
+		if hide, err := a.hiddenInvite(ctx, req, m); err != nil {
+			return nil, false, err
+		} else if hide {
+			continue // an invite from an ignored user (accountdata.go)
 		}
 		added, err := a.syncRoom(ctx, req, resp, m.RoomID)
 		if err != nil {
@@ -366,7 +376,7 @@ func (a *API) timeline(ctx context.Context, req *request, vis *rooms.Visibility,
 			scanned++
 			cursor = b.StreamPos - 1
 			e := evs[b.EventID]
-			if e == nil || !vis.CanSee(e) || !tf.MatchEvent(roomID, e.Type(), e.Sender(), e.Content()) {
+			if e == nil || !vis.CanSee(e) || clientapi.HiddenByIgnore(req.ignored, e) || !tf.MatchEvent(roomID, e.Type(), e.Sender(), e.Content()) {
 				continue
 			}
 			tl.events = append(tl.events, e)
