@@ -174,6 +174,21 @@ func (a *API) rateLimitUser(l *ratelimit.Limiter, userID string) error {
 	return a.takeTokens(l, "user:"+userID)
 }
 
+// checkRateLimit answers M_LIMIT_EXCEEDED if the client's IP is out of
+// tokens, without taking one: for requests that only count once they
+// succeed (registration, whose first step is a UIA challenge — Synapse
+// counts only completed registrations).
+func (a *API) checkRateLimit(l *ratelimit.Limiter, r *http.Request) error {
+	if !a.cfg.RateLimit.Enabled {
+		return nil
+	}
+	if ok, wait := l.Peek("ip:" + clientIP(r)); !ok {
+		return matrix.Errorf(http.StatusTooManyRequests, matrix.ErrLimitExceeded, "Too many requests").
+			With("retry_after_ms", wait.Milliseconds()+1)
+	}
+	return nil
+}
+
 func (a *API) takeTokens(l *ratelimit.Limiter, keys ...string) error {
 	if !a.cfg.RateLimit.Enabled {
 		return nil
