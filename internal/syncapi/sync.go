@@ -160,6 +160,10 @@ type joinedRoom struct {
 	Ephemeral   eventsList     `json:"ephemeral"`
 	AccountData eventsList     `json:"account_data"`
 	Summary     map[string]any `json:"summary"`
+
+	// Counts of unread notifications, set by unread.go.
+	UnreadNotifications       map[string]int            `json:"unread_notifications,omitempty"`
+	UnreadThreadNotifications map[string]map[string]int `json:"unread_thread_notifications,omitempty"`
 }
 
 type leftRoom struct {
