@@ -85,68 +85,76 @@ type KeysUpload struct {
 // keys), 0 if none.
 func (db *DB) UploadKeys(ctx context.Context, up KeysUpload) (pos int64, err error) {
 	err = db.tx(ctx, func(tx *sql.Tx) error {
-		if up.DeviceKeys != nil {
-			var oldJSON, oldIdentity string
-			err := tx.QueryRowContext(ctx, `SELECT key_json, identity FROM e2e_device_keys WHERE user_id = $1 AND device_id = $2`,
-				up.UserID, up.DeviceID).Scan(&oldJSON, &oldIdentity)
-			switch {
-			case err == sql.ErrNoRows:
-				if _, err := tx.ExecContext(ctx, `INSERT INTO e2e_device_keys (user_id, device_id, key_json, identity) VALUES ($1, $2, $3, $4)`,
-					up.UserID, up.DeviceID, string(up.DeviceKeys), string(up.Identity)); err != nil {
-					return err
-				}
-			case err != nil:
-				return err
-			case oldIdentity != string(up.Identity):
-				return ErrIdentityChanged
-			case oldJSON != string(up.DeviceKeys):
-				if _, err := tx.ExecContext(ctx, `UPDATE e2e_device_keys SET key_json = $1 WHERE user_id = $2 AND device_id = $3`,
-					string(up.DeviceKeys), up.UserID, up.DeviceID); err != nil {
-					return err
-				}
-			default:
-				up.DeviceKeys = nil // unchanged: nobody needs to hear of it
-			}
-			if up.DeviceKeys != nil {
-				if pos, err = recordDeviceListChangeTx(ctx, tx, up.UserID, ""); err != nil {
-					return err
-				}
-			}
-		}
-		for _, k := range up.OneTimeKeys {
-			res, err := tx.ExecContext(ctx, `INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json)
-				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id, algorithm, key_id) DO NOTHING`,
-				up.UserID, up.DeviceID, k.Algorithm, k.KeyID, string(k.JSON))
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 1 {
-				continue
-			}
-			var old string
-			if err := tx.QueryRowContext(ctx, `SELECT key_json FROM e2e_one_time_keys
-				WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = $4`,
-				up.UserID, up.DeviceID, k.Algorithm, k.KeyID).Scan(&old); err != nil {
-				return err
-			}
-			if old != string(k.JSON) {
-				return fmt.Errorf("%w: %s:%s", ErrKeyExists, k.Algorithm, k.KeyID)
-			}
-		}
-		for _, k := range up.FallbackKeys {
-			// A different key, or none before: stored as unused. The same
-			// key again: left as it is, used or not.
-			if _, err := tx.ExecContext(ctx, `INSERT INTO e2e_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used)
-				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, device_id, algorithm) DO UPDATE
-				SET key_id = excluded.key_id, key_json = excluded.key_json, used = excluded.used
-				WHERE e2e_fallback_keys.key_json <> excluded.key_json OR e2e_fallback_keys.key_id <> excluded.key_id`,
-				up.UserID, up.DeviceID, k.Algorithm, k.KeyID, string(k.JSON), false); err != nil {
-				return err
-			}
-		}
-		return nil
+		pos, err = uploadKeysTx(ctx, tx, up)
+		return err
 	})
 	return pos, err
+}
+
+func uploadKeysTx(ctx context.Context, tx *sql.Tx, up KeysUpload) (pos int64, err error) {
+	if up.DeviceKeys != nil {
+		if pos, err = putDeviceKeysTx(ctx, tx, up); err != nil {
+			return 0, err
+		}
+	}
+	for _, k := range up.OneTimeKeys {
+		res, err := tx.ExecContext(ctx, `INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id, algorithm, key_id) DO NOTHING`,
+			up.UserID, up.DeviceID, k.Algorithm, k.KeyID, string(k.JSON))
+		if err != nil {
+			return 0, err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			continue
+		}
+		var old string
+		if err := tx.QueryRowContext(ctx, `SELECT key_json FROM e2e_one_time_keys
+			WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = $4`,
+			up.UserID, up.DeviceID, k.Algorithm, k.KeyID).Scan(&old); err != nil {
+			return 0, err
+		}
+		if old != string(k.JSON) {
+			return 0, fmt.Errorf("%w: %s:%s", ErrKeyExists, k.Algorithm, k.KeyID)
+		}
+	}
+	for _, k := range up.FallbackKeys {
+		// A different key, or none before: stored as unused. The same key
+		// again: left as it is, used or not.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO e2e_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, device_id, algorithm) DO UPDATE
+			SET key_id = excluded.key_id, key_json = excluded.key_json, used = excluded.used
+			WHERE e2e_fallback_keys.key_json <> excluded.key_json OR e2e_fallback_keys.key_id <> excluded.key_id`,
+			up.UserID, up.DeviceID, k.Algorithm, k.KeyID, string(k.JSON), false); err != nil {
+			return 0, err
+		}
+	}
+	return pos, nil
+}
+
+// putDeviceKeysTx stores device keys; pos is the device list change, 0 if
+// the same keys were stored already.
+func putDeviceKeysTx(ctx context.Context, tx *sql.Tx, up KeysUpload) (pos int64, err error) {
+	var oldJSON, oldIdentity string
+	err = tx.QueryRowContext(ctx, `SELECT key_json, identity FROM e2e_device_keys WHERE user_id = $1 AND device_id = $2`,
+		up.UserID, up.DeviceID).Scan(&oldJSON, &oldIdentity)
+	switch {
+	case err == sql.ErrNoRows:
+		_, err = tx.ExecContext(ctx, `INSERT INTO e2e_device_keys (user_id, device_id, key_json, identity) VALUES ($1, $2, $3, $4)`,
+			up.UserID, up.DeviceID, string(up.DeviceKeys), string(up.Identity))
+	case err != nil:
+		return 0, err
+	case oldIdentity != string(up.Identity):
+		return 0, ErrIdentityChanged
+	case oldJSON == string(up.DeviceKeys):
+		return 0, nil // unchanged: nobody needs to hear of it
+	default:
+		_, err = tx.ExecContext(ctx, `UPDATE e2e_device_keys SET key_json = $1 WHERE user_id = $2 AND device_id = $3`,
+			string(up.DeviceKeys), up.UserID, up.DeviceID)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return recordDeviceListChangeTx(ctx, tx, up.UserID, "")
 }
 
 // OneTimeKeyCounts returns, per algorithm, how many one-time keys of the
@@ -311,4 +319,12 @@ func inChunks(values []string, first int, fn func(placeholders string, args []an
 		}
 	}
 	return nil
+}
+
+// DeviceKeysOf returns one device's stored device keys, or ErrNotFound.
+func (db *DB) DeviceKeysOf(ctx context.Context, userID, deviceID string) ([]byte, error) {
+	var js string
+	err := db.read.QueryRowContext(ctx, `SELECT key_json FROM e2e_device_keys WHERE user_id = $1 AND device_id = $2`,
+		userID, deviceID).Scan(&js)
+	return []byte(js), mapErr(err)
 }

@@ -1,0 +1,142 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+)
+
+// Send-to-device messaging (spec: "Send-to-Device messaging"). A request
+// takes one position of the global stream; each recipient device gets at
+// most one message per request, so (user, device, position) names a
+// message, and a device's messages are delivered in position order.
+
+// ToDeviceTarget is one recipient of a to-device message: a device, or
+// every device of the user when DeviceID is "*".
+type ToDeviceTarget struct {
+	UserID, DeviceID string
+	Content          []byte // JSON object
+}
+
+// ErrTooManyRecipients: a to-device request would reach more devices than
+// its cap.
+var ErrTooManyRecipients = errors.New("store: too many recipient devices")
+
+// SendToDevice stores one to-device request of sender's device in one
+// transaction. Messages to named devices come first, so a named device
+// keeps its own message when "*" also covers it; devices that do not
+// exist get nothing. A transaction ID the sending device used before
+// stores nothing (sent is false). More than maxDevices recipient devices
+// store nothing and return ErrTooManyRecipients.
+//
+// It returns the position and the users who got at least one message.
+func (db *DB) SendToDevice(ctx context.Context, sender, senderDevice, txnID, typ string, targets []ToDeviceTarget, maxDevices int) (pos int64, recipients []string, sent bool, err error) {
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		recipients = recipients[:0]
+		res, err := tx.ExecContext(ctx, `INSERT INTO e2e_to_device_txns (user_id, device_id, txn_id, created_ts)
+			VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, sender, senderDevice, txnID, nowMS())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // a retry: the first request sent everything
+		}
+		if pos, err = nextPosTx(ctx, tx); err != nil {
+			return err
+		}
+		sent = true
+		total := 0
+		reached := map[string]bool{}
+		for _, wildcard := range []bool{false, true} {
+			for _, t := range targets {
+				if (t.DeviceID == "*") != wildcard {
+					continue
+				}
+				q := `INSERT INTO e2e_to_device (user_id, device_id, stream_pos, sender, type, content)
+					SELECT user_id, device_id, CAST($1 AS BIGINT), $2, $3, $4 FROM devices WHERE user_id = $5 AND device_id = $6
+					ON CONFLICT DO NOTHING`
+				args := []any{pos, sender, typ, string(t.Content), t.UserID, t.DeviceID}
+				if wildcard {
+					q = `INSERT INTO e2e_to_device (user_id, device_id, stream_pos, sender, type, content)
+						SELECT user_id, device_id, CAST($1 AS BIGINT), $2, $3, $4 FROM devices WHERE user_id = $5
+						ON CONFLICT DO NOTHING`
+					args = args[:5]
+				}
+				res, err := tx.ExecContext(ctx, q, args...)
+				if err != nil {
+					return err
+				}
+				n, _ := res.RowsAffected()
+				if total += int(n); total > maxDevices {
+					return ErrTooManyRecipients
+				}
+				if n > 0 && !reached[t.UserID] {
+					reached[t.UserID] = true
+					recipients = append(recipients, t.UserID)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, false, err
+	}
+	return pos, recipients, sent, nil
+}
+
+// ToDeviceMessage is a message waiting for a device.
+type ToDeviceMessage struct {
+	Pos     int64
+	Sender  string
+	Type    string
+	Content []byte
+}
+
+// ToDeviceMessages returns the device's messages at positions in
+// (after, upto], oldest first, at most limit of them, and whether more
+// wait in that range.
+func (db *DB) ToDeviceMessages(ctx context.Context, userID, deviceID string, after, upto int64, limit int) ([]ToDeviceMessage, bool, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT stream_pos, sender, type, content FROM e2e_to_device
+		WHERE user_id = $1 AND device_id = $2 AND stream_pos > $3 AND stream_pos <= $4 ORDER BY stream_pos LIMIT $5`,
+		userID, deviceID, after, upto, limit+1)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []ToDeviceMessage
+	for rows.Next() {
+		var m ToDeviceMessage
+		var content string
+		if err := rows.Scan(&m.Pos, &m.Sender, &m.Type, &content); err != nil {
+			return nil, false, err
+		}
+		m.Content = []byte(content)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+// AckToDevice deletes the device's messages at positions up to upto: the
+// client's since token shows it has them. It writes only when there is
+// something to delete, since every /sync calls it.
+func (db *DB) AckToDevice(ctx context.Context, userID, deviceID string, upto int64) error {
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM e2e_to_device
+		WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3 LIMIT 1) m`, userID, deviceID, upto).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM e2e_to_device WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3`,
+			userID, deviceID, upto)
+		return err
+	})
+}
