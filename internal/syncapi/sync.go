@@ -131,6 +131,8 @@ type response struct {
 	ToDevice    eventsList     `json:"to_device"`
 	DeviceLists map[string]any `json:"device_lists"`
 	OTKCounts   map[string]int `json:"device_one_time_keys_count"`
+	// FallbackKeyTypes is required by the spec, even when empty.
+	FallbackKeyTypes []string `json:"device_unused_fallback_key_types"`
 }
 
 type eventsList struct {
@@ -196,7 +198,7 @@ func newResponse() *response {
 		Rooms: roomsSection{Join: map[string]*joinedRoom{}, Invite: map[string]*invitedRoom{},
 			Leave: map[string]*leftRoom{}, Knock: map[string]*knockedRoom{}},
 		Presence: eventsList{Events: []any{}}, AccountData: eventsList{Events: []any{}}, ToDevice: eventsList{Events: []any{}},
-		DeviceLists: map[string]any{"changed": []string{}, "left": []string{}}, OTKCounts: map[string]int{},
+		DeviceLists: map[string]any{"changed": []string{}, "left": []string{}}, OTKCounts: map[string]int{}, FallbackKeyTypes: []string{},
 	}
 }
 
