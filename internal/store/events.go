@@ -171,6 +171,9 @@ func appendEventTx(ctx context.Context, tx *sql.Tx, e *NewEvent) (int64, error) 
 	if err := e.Push.storeTx(ctx, tx, e, pos); err != nil {
 		return 0, err
 	}
+	if err := indexEventTx(ctx, tx, e, pos); err != nil { // search and user directory (store/search.go)
+		return 0, err
+	}
 	return pos, nil
 }
 
