@@ -32,7 +32,9 @@ func (db *DB) SetProfileField(ctx context.Context, userID, field string, value j
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		if value == nil {
 			_, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE user_id = $1 AND field = $2`, userID, field)
-			ok = err == nil
+			if ok = err == nil; ok {
+				err = profileChangedTx(ctx, tx, userID, field) // the user directory (store/search.go)
+			}
 			return err
 		}
 		// The size is measured here rather than with SQL's LENGTH, which
@@ -59,7 +61,9 @@ func (db *DB) SetProfileField(ctx context.Context, userID, field string, value j
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO profiles (user_id, field, value) VALUES ($1, $2, $3)
 			ON CONFLICT (user_id, field) DO UPDATE SET value = excluded.value`, userID, field, string(value))
-		ok = err == nil
+		if ok = err == nil; ok {
+			err = profileChangedTx(ctx, tx, userID, field)
+		}
 		return err
 	})
 	return ok, err
