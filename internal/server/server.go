@@ -16,6 +16,7 @@ import (
 
 	"chappe.eu/chappe/internal/clientapi"
 	"chappe.eu/chappe/internal/config"
+	"chappe.eu/chappe/internal/e2ee"
 	"chappe.eu/chappe/internal/httpapi"
 	"chappe.eu/chappe/internal/matrix"
 	"chappe.eu/chappe/internal/media"
@@ -44,6 +45,7 @@ type Server struct {
 	rooms    *rooms.Service
 	notifier *syncapi.Notifier
 	sync     *syncapi.API
+	e2ee     *e2ee.API
 	metrics  *metrics.Registry
 	typing   *typing.Tracker
 	presence *presence.Service
@@ -80,6 +82,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.presence = presence.New(db, s.notifier, log)
 	s.api = clientapi.New(&s.cfg, db, s.rooms, s.notifier, s.typing, s.presence, log)
 	s.sync = syncapi.New(&s.cfg, db, s.rooms, s.notifier, s.api, s.typing, s.presence, log)
+	s.e2ee = e2ee.New(&s.cfg, db, s.notifier, s.api, log)
 	if s.Media, err = media.New(&s.cfg, db, s.api, log); err != nil {
 		s.presence.Close()
 		db.Close()
@@ -93,6 +96,7 @@ func (s *Server) Start() error {
 	rt := httpapi.NewRouter(s.log)
 	s.api.Register(rt)
 	s.sync.Register(rt)
+	s.e2ee.Register(rt)
 	s.Media.Register(rt)
 	if s.cfg.Metrics.Enabled && s.cfg.Metrics.Addr == "" {
 		rt.HandleHTTP(s.cfg.Metrics.Path, s.metrics)
