@@ -82,6 +82,10 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.backfillSearch(ctx); err != nil { // once, after migration 0008 (store/search.go)
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
