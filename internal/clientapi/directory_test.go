@@ -1,10 +1,12 @@
 package clientapi_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"chappe.eu/chappe/internal/config"
@@ -304,3 +306,55 @@ func TestDirectoryVisibility(t *testing.T) {
 		}
 	})
 }
+
+// TestDirectoryBadInput feeds NUL bytes, invalid UTF-8 and odd IDs to the
+// directory, public rooms and upgrade endpoints: a 4xx each time, never a
+// 500 (PostgreSQL refuses NUL and invalid UTF-8 in text).
+func TestDirectoryBadInput(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		srv := dirServer(t, engine)
+		alice := srv.Register(t, "alice", password)
+		admin := sharedSecretRegister(t, srv, "root", password, true)
+		room := newRoom(t, alice, map[string]any{"preset": "public_chat", "visibility": "public"})
+		spare := newRoom(t, alice, map[string]any{"preset": "public_chat"}) // upgraded by the sweep's good inputs
+		token := func(raw string) string { return url.QueryEscape(base64URL(raw)) }
+		for _, bad := range []string{"\x00", "\xff", "a\x00b", "\u202e", ":", "#", "!", "@", strings.Repeat("x", 300)} {
+			for _, c := range []*testserver.Client{alice, admin} {
+				for _, req := range []struct {
+					method, path string
+					body         any
+				}{
+					{"GET", aliasPath("#" + bad + ":chappe.test"), nil},
+					{"GET", aliasPath(bad), nil},
+					{"PUT", aliasPath("#" + bad + ":chappe.test"), map[string]any{"room_id": room}},
+					{"PUT", aliasPath("#ok:chappe.test"), map[string]any{"room_id": "!" + bad + ":chappe.test"}},
+					{"PUT", aliasPath("#ok:chappe.test"), map[string]any{"room_id": bad}},
+					{"DELETE", aliasPath("#" + bad + ":chappe.test"), nil},
+					{"DELETE", aliasPath("#x:" + bad), nil},
+					{"GET", dirRoomPath("!"+bad+":chappe.test", "/aliases"), nil},
+					{"GET", listPath("!" + bad + ":chappe.test"), nil},
+					{"PUT", listPath("!" + bad + ":chappe.test"), map[string]any{"visibility": "public"}},
+					{"PUT", listPath(room), map[string]any{"visibility": bad}},
+					{"PUT", dirRoomPath(room, "/state/m.room.canonical_alias"), map[string]any{"alias": "#" + bad + ":chappe.test"}},
+					{"PUT", dirRoomPath(room, "/state/m.room.canonical_alias"), map[string]any{"alt_aliases": []string{bad}}},
+					{"GET", v3 + "/publicRooms?since=" + url.QueryEscape(bad), nil},
+					{"GET", v3 + "/publicRooms?since=" + token("1|f|0|!"+bad), nil},
+					{"GET", v3 + "/publicRooms?server=" + url.QueryEscape(bad), nil},
+					{"POST", v3 + "/publicRooms", map[string]any{"filter": map[string]any{"generic_search_term": bad, "room_types": []string{bad}}}},
+					{"POST", v3 + "/publicRooms", map[string]any{"third_party_instance_id": bad}},
+					{"POST", dirRoomPath(spare, "/upgrade"), map[string]any{"new_version": bad}},
+					{"POST", dirRoomPath("!"+bad+":chappe.test", "/upgrade"), map[string]any{"new_version": "11"}},
+					{"POST", dirRoomPath(spare, "/upgrade"), map[string]any{"new_version": "12", "additional_creators": []string{"@" + bad + ":chappe.test"}}},
+				} {
+					wantNo500(t, fmt.Sprintf("%s %s %v", req.method, req.path, req.body), c.Do(req.method, req.path, req.body))
+				}
+			}
+		}
+		// The room is still whole after all that.
+		if got := chunkIDs(t, alice.MustDo("GET", v3+"/publicRooms", nil, http.StatusOK)); !slices.Equal(got, []string{room}) {
+			t.Errorf("publicRooms after the sweep = %v; want [%s]", got, room)
+		}
+	})
+}
+
+func base64URL(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
