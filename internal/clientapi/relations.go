@@ -204,6 +204,20 @@ func (a *API) threads(w http.ResponseWriter, r *http.Request, s *Session) error 
 	if chunk == nil {
 		chunk = []rooms.ClientEvent{}
 	}
+	// A root sent by an ignored user is served redacted, "to simulate the
+	// same behaviour of a client doing aggregation locally on the thread".
+	ignored, err := a.db.IgnoredUsers(r.Context(), s.UserID)
+	if err != nil {
+		return err
+	}
+	for i, e := range page.Events {
+		if ignored[e.Sender()] {
+			chunk[i].Content = e.Redact().Content()
+			if rel, ok := chunk[i].Unsigned["m.relations"].(map[string]any); ok {
+				delete(rel, "m.replace") // its content would undo the redaction
+			}
+		}
+	}
 	resp := map[string]any{"chunk": chunk}
 	if page.More {
 		resp["next_batch"] = rooms.StreamToken(page.Next)

@@ -587,3 +587,47 @@ func TestRedactionRules(t *testing.T) {
 		}
 	})
 }
+
+// TestRelationsIgnoredUsers: children from ignored users are left out of
+// aggregations, and /threads serves their thread roots redacted.
+func TestRelationsIgnoredUsers(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		srv := start(t, engine, nil)
+		alice := srv.Register(t, "alice", password)
+		bob := srv.Register(t, "bob", password)
+		carol := srv.Register(t, "carol", password)
+		roomID := relRoom(t, alice, map[string]any{"preset": "public_chat"})
+		relJoin(t, bob, roomID)
+		relJoin(t, carol, roomID)
+		root := relMsg(t, alice, roomID, "root", "", "")
+		bobReply := relMsg(t, bob, roomID, "bob", "m.thread", root)
+		relMsg(t, carol, roomID, "carol", "m.thread", root)
+		carolRoot := relMsg(t, carol, roomID, "carol's root", "", "")
+		relMsg(t, alice, roomID, "alice", "m.thread", carolRoot)
+
+		bob.MustDo("PUT", v3+"/user/"+url.PathEscape(bob.UserID)+"/account_data/m.ignored_user_list",
+			map[string]any{"ignored_users": map[string]any{carol.UserID: map[string]any{}}}, http.StatusOK)
+		th := dig(relGetEvent(t, bob, roomID, root), "unsigned", "m.relations", "m.thread")
+		if dig(th, "count") != 1.0 || dig(th, "latest_event", "event_id") != bobReply {
+			t.Errorf("bob, ignoring carol: thread = %v; want count 1, latest %s", th, bobReply)
+		}
+		th = dig(relGetEvent(t, alice, roomID, root), "unsigned", "m.relations", "m.thread")
+		if dig(th, "count") != 2.0 {
+			t.Errorf("alice: thread = %v; want count 2", th)
+		}
+		r := bob.MustDo("GET", "/_matrix/client/v1/rooms/"+url.PathEscape(roomID)+"/threads", nil, http.StatusOK)
+		for _, e := range r.Body["chunk"].([]any) {
+			if dig(e, "event_id") == carolRoot {
+				if c := dig(e, "content").(map[string]any); len(c) != 0 {
+					t.Errorf("bob sees the root of carol, whom he ignores: %v", c)
+				}
+				if dig(e, "unsigned", "m.relations", "m.thread", "count") != 1.0 {
+					t.Errorf("the ignored root lost its thread summary: %v", e)
+				}
+			}
+		}
+		if got := ids(r.Body["chunk"]); !slices.Equal(got, []string{carolRoot, root}) {
+			t.Errorf("bob's threads = %v; want [%s %s]", got, carolRoot, root)
+		}
+	})
+}

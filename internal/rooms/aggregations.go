@@ -25,11 +25,15 @@ import (
 // aggregatedRelTypes are the rel_types the server bundles.
 var aggregatedRelTypes = []string{"m.replace", "m.thread", "m.reference"}
 
-// visibilities loads each room's Visibility for one viewer once.
+// visibilities loads each room's Visibility for one viewer once, and the
+// users the viewer ignores.
 type visibilities struct {
 	s      *Service
 	userID string
 	m      map[string]*Visibility
+
+	ignoredLoaded bool
+	ignored       map[string]bool
 }
 
 func (vs *visibilities) of(ctx context.Context, roomID string) (*Visibility, error) {
@@ -162,9 +166,17 @@ func (s *Service) addRelations(ctx context.Context, evs []*Stored, out []ClientE
 		if err != nil {
 			return err
 		}
+		if !vs.ignoredLoaded {
+			if vs.ignored, err = s.db.IgnoredUsers(ctx, viewer.UserID); err != nil {
+				return err
+			}
+			vs.ignoredLoaded = true
+		}
 		byParent := map[string][]store.Relation{}
 		for _, c := range children {
-			if vis.canSeeMessageAt(c.StreamPos) {
+			// Children from ignored users are not aggregated ("Aggregations
+			// of child events"): not counted, not the latest event.
+			if vis.canSeeMessageAt(c.StreamPos) && !vs.ignored[c.Sender] {
 				byParent[c.Parent] = append(byParent[c.Parent], c)
 			}
 		}
