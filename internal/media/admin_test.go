@@ -1,13 +1,16 @@
 package media_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"chappe.eu/chappe/internal/config"
 	"chappe.eu/chappe/internal/testserver"
@@ -196,4 +199,78 @@ func sha256Hex(data []byte) string {
 func blobPath(e *env, data []byte) string {
 	h := sha256Hex(data)
 	return filepath.Join(e.srv.Config.DataDir, "media", h[:2], h[2:4], h)
+}
+
+// Clean (the janitor) forgets expired created IDs, old URL previews and
+// their images, and nothing else.
+func TestClean(t *testing.T) {
+	forEachEngine(t, previewsOn, func(t *testing.T, e *env) {
+		o := newOrigin(t, pngBytes(t, 64, 48))
+		og := e.preview(o.URL+"/page", 0).json(t)
+		img, _ := og["og:image"].(string)
+		pending, _ := e.create(e.alice)
+		kept := e.upload(e.alice, []byte("kept"), "text/plain", "")
+		old := time.Now().Add(-72 * time.Hour).UnixMilli()
+		e.exec(`UPDATE media SET created_ts = $1, unused_expires_ts = $1 WHERE media_id <> $2`, old, kept[strings.LastIndexByte(kept, '/')+1:])
+		e.exec(`UPDATE media_url_previews SET fetched_ts = $1`, old)
+
+		e.srv.Media.Clean(context.Background(), time.Now())
+		if n := e.count(`SELECT COUNT(*) FROM media_url_previews`); n != 0 {
+			t.Errorf("%d old previews left", n)
+		}
+		for _, m := range []string{img, pending} {
+			if n := e.count(`SELECT COUNT(*) FROM media WHERE media_id = $1`, m[strings.LastIndexByte(m, '/')+1:]); n != 0 {
+				t.Errorf("%s not cleaned", m)
+			}
+		}
+		if _, err := os.Stat(blobPath(e, pngBytes(t, 64, 48))); !os.IsNotExist(err) {
+			t.Errorf("the preview image's content is still on disk: %v", err)
+		}
+		if r := e.get(e.alice, mediaV1+"/download/"+mediaPath(kept)); r.status != 200 {
+			t.Errorf("an ordinary upload was cleaned: %d", r.status)
+		}
+	})
+}
+
+// Uploads and deletions of the same content, concurrently, keep the
+// store consistent: content never disappears under a media item that
+// refers to it (the references are counted under a row lock), and goes
+// with the last one.
+func TestConcurrentUploadAndDelete(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, e *env) {
+		admin := e.makeAdmin("root")
+		data := bytes.Repeat([]byte("race"), 10_000)
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 8; i++ {
+					r := e.uploadRaw(e.alice, data, "text/plain", "")
+					if r.status != 200 {
+						t.Errorf("upload = %d %s", r.status, r.body)
+						return
+					}
+					mxc, _ := r.json(t)["content_uri"].(string)
+					if d := e.get(e.alice, mediaV1+"/download/"+mediaPath(mxc)); d.status != 200 || !bytes.Equal(d.body, data) {
+						t.Errorf("download right after upload = %d (%d bytes)", d.status, len(d.body))
+					}
+					if r := do(t, "DELETE", e.srv.URL+"/_synapse/admin/v1/media/"+mediaPath(mxc), admin.Token, nil, nil); r.status != 200 {
+						t.Errorf("delete = %d %s", r.status, r.body)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if n := e.count(`SELECT COUNT(*) FROM media_blobs`); n != 0 {
+			t.Errorf("%d content rows left after every item was deleted", n)
+		}
+		if _, err := os.Stat(blobPath(e, data)); !os.IsNotExist(err) {
+			t.Errorf("content on disk with no item referring to it: %v", err)
+		}
+		last := e.upload(e.alice, data, "text/plain", "")
+		if d := e.get(e.alice, mediaV1+"/download/"+mediaPath(last)); d.status != 200 || !bytes.Equal(d.body, data) {
+			t.Errorf("download after the race = %d", d.status)
+		}
+	})
 }

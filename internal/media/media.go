@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -131,22 +132,43 @@ func (r *Repo) Close() {
 	r.background.Wait()
 }
 
-// janitor forgets created media IDs that expired unused.
+// janitor runs Clean every ten minutes.
 func (r *Repo) janitor() {
 	defer r.background.Done()
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		if _, err := r.db.DeleteExpiredPendingMedia(ctx, time.Now().UnixMilli()); err != nil {
-			r.log.Warn("media: deleting expired media IDs", "err", err)
-		}
+		r.Clean(ctx, time.Now())
 		cancel()
 		select {
 		case <-r.stop:
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// urlCacheKeep is how long images fetched for URL previews are kept:
+// clients show a preview's image for a while after fetching the preview.
+const urlCacheKeep = 48 * time.Hour
+
+// Clean forgets created media IDs that expired unused, URL previews past
+// media.url_preview.cache_for, and their images past urlCacheKeep.
+func (r *Repo) Clean(ctx context.Context, now time.Time) {
+	if _, err := r.db.DeleteExpiredPendingMedia(ctx, now.UnixMilli()); err != nil {
+		r.log.Warn("media: deleting expired media IDs", "err", err)
+	}
+	if err := r.db.DeleteURLPreviewsBefore(ctx, now.Add(-r.cfg.URLPreview.CacheFor).UnixMilli()); err != nil {
+		r.log.Warn("media: deleting old URL previews", "err", err)
+	}
+	keep := max(urlCacheKeep, r.cfg.URLPreview.CacheFor)
+	ids, err := r.db.URLCacheMediaBefore(ctx, now.Add(-keep).UnixMilli(), 1000)
+	if err == nil && len(ids) > 0 {
+		_, err = r.deleteMedia(ctx, ids)
+	}
+	if err != nil {
+		r.log.Warn("media: deleting old URL preview images", "err", err)
 	}
 }
 
@@ -310,8 +332,8 @@ const maxWait = 60 * time.Second
 func (r *Repo) mediaForServing(req *http.Request, mediaID string) (store.Media, error) {
 	wait := 20 * time.Second
 	if s := req.URL.Query().Get("timeout_ms"); s != "" {
-		var ms int64
-		if _, err := fmt.Sscan(s, &ms); err != nil || ms < 0 {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || ms < 0 {
 			return store.Media{}, matrix.InvalidParam("timeout_ms must be a non-negative integer")
 		}
 		wait = min(time.Duration(ms)*time.Millisecond, maxWait)

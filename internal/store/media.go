@@ -375,3 +375,30 @@ func (db *DB) PutURLPreview(ctx context.Context, url string, bucket int64, respo
 		return err
 	})
 }
+
+// DeleteURLPreviewsBefore forgets previews fetched before ts.
+func (db *DB) DeleteURLPreviewsBefore(ctx context.Context, ts int64) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM media_url_previews WHERE fetched_ts < $1`, ts)
+		return err
+	})
+}
+
+// URLCacheMediaBefore lists up to limit media items fetched for URL
+// previews before ts.
+func (db *DB) URLCacheMediaBefore(ctx context.Context, ts int64, limit int) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT media_id FROM media WHERE url_cache AND created_ts < $1 LIMIT $2`, ts, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

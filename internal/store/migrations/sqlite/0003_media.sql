@@ -36,6 +36,7 @@ CREATE TABLE media (
 CREATE INDEX media_user ON media(user_id);
 CREATE INDEX media_sha256 ON media(sha256);
 CREATE INDEX media_pending ON media(unused_expires_ts) WHERE uploaded_ts IS NULL;
+CREATE INDEX media_url_cache ON media(created_ts) WHERE url_cache;
 
 -- Thumbnails, made on demand once per configured size and kept.
 CREATE TABLE media_thumbnails (
