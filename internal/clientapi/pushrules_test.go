@@ -1,6 +1,7 @@
 package clientapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -213,4 +214,58 @@ var pushTestTxn atomic.Int64
 func pushTestSend(t *testing.T, c *testserver.Client, roomID string, content map[string]any) string {
 	t.Helper()
 	return c.MustDo("PUT", roomPath(roomID, fmt.Sprintf("/send/m.room.message/pt%d", pushTestTxn.Add(1))), content, 200).String("event_id")
+}
+
+// TestPushHostileInput: hostile strings (see badinput_test.go) in rule IDs,
+// patterns, conditions, actions, before/after, thread IDs and markers get
+// a 4xx or are stored and read back, never a 500.
+func TestPushHostileInput(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		srv := start(t, engine, nil)
+		alice := srv.Register(t, "alice", password)
+		bob := srv.Register(t, "bob", password)
+		roomID := pushTestRoom(t, alice, bob)
+		ev := pushTestSend(t, alice, roomID, map[string]any{"msgtype": "m.text", "body": "hi"})
+		for _, p := range []string{pushRules + "override/%FF", pushRules + "override/%FF/enabled", receiptPath(roomID, "m.read", "$%FF")} {
+			wantNo500(t, "PUT "+p, alice.Do("PUT", p, `{"actions":[],"enabled":true}`))
+			wantNo500(t, "GET "+p, alice.Do("GET", p, nil))
+			wantNo500(t, "POST "+p, alice.Do("POST", p, `{}`))
+		}
+		for i, h := range append(hostileStrings, `"a/b"`) {
+			var s string
+			if err := json.Unmarshal([]byte(h), &s); err != nil {
+				t.Fatal(err)
+			}
+			esc := url.PathEscape(s)
+			reqs := []struct {
+				method, path, body string
+			}{
+				{"PUT", pushRules + "override/" + esc, `{"actions":[]}`},
+				{"GET", pushRules + "override/" + esc, ""},
+				{"PUT", pushRules + "override/.m.rule.master/enabled", `{"enabled":` + h + `}`},
+				{"PUT", pushRules + "override/.m.rule.master/actions", `{"actions":[` + h + `]}`},
+				{"PUT", pushRules + fmt.Sprintf("content/c%d", i), `{"actions":[{"set_tweak":` + h + `,"value":` + h + `}],"pattern":` + h + `}`},
+				{"PUT", pushRules + fmt.Sprintf("override/o%d", i), `{"actions":["notify"],"conditions":[{"kind":` + h + `},{"kind":"event_match","key":` + h + `,"pattern":` + h + `},{"kind":"event_property_is","key":"a","value":` + h + `}]}`},
+				{"PUT", pushRules + "override/z?before=" + url.QueryEscape(s), `{"actions":[]}`},
+				{"POST", receiptPath(roomID, "m.read", ev), `{"thread_id":` + h + `}`},
+				{"POST", receiptPath(roomID, esc, ev), `{}`},
+				{"POST", receiptPath(roomID, "m.read", s), `{}`},
+				{"POST", roomPath(roomID, "/read_markers"), `{"m.fully_read":` + h + `,"m.read":` + h + `}`},
+				{"GET", v3 + "/notifications?from=" + url.QueryEscape(s) + "&only=" + url.QueryEscape(s), ""},
+			}
+			for _, rq := range reqs {
+				var body any
+				if rq.body != "" {
+					body = rq.body
+				}
+				wantNo500(t, rq.method+" "+rq.path+" "+rq.body, alice.Do(rq.method, rq.path, body))
+			}
+		}
+		// What was stored reads back, and alice's rules are evaluated for
+		// bob's events.
+		alice.MustDo("GET", v3+"/pushrules/", nil, 200)
+		pushTestSend(t, bob, roomID, map[string]any{"msgtype": "m.text", "body": "still fine \u0000 x"})
+		alice.MustDo("GET", v3+"/sync", nil, 200)
+		alice.MustDo("GET", v3+"/notifications", nil, 200)
+	})
 }
