@@ -1,6 +1,7 @@
 package media_test
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -98,17 +99,36 @@ func (c *clamd) writeSignatures(samples map[string][]byte) {
 	}
 }
 
-// reload makes clamd read its signatures again.
+// reload makes clamd read its signatures again, and waits until its
+// verdicts on the test contents follow them (clamd reloads in the
+// background and answers with the old signatures meanwhile).
 func (c *clamd) reload(samples map[string][]byte) {
 	c.t.Helper()
 	c.writeSignatures(samples)
 	if reply, err := c.command("zRELOAD\x00"); err != nil || !strings.HasPrefix(reply, "RELOADING") {
 		c.t.Fatalf("clamd RELOAD = %q, %v", reply, err)
 	}
-	// Wait until the reload is done: a scan answers once it is.
-	time.Sleep(500 * time.Millisecond)
-	if _, err := c.command("zPING\x00"); err != nil {
-		c.t.Fatal(err)
+	s := &media.ClamAV{Socket: c.socket, Timeout: 10 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ready := true
+		for _, content := range [][]byte{malware, becomesBad} {
+			want := false
+			for _, sig := range samples {
+				want = want || bytes.Equal(sig, content)
+			}
+			threat, err := s.Scan(c.t.Context(), bytes.NewReader(content))
+			if err != nil || (threat != "") != want {
+				ready = false
+			}
+		}
+		if ready {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal("clamd did not apply the new signatures within 60s")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
