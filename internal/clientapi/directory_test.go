@@ -28,6 +28,12 @@ func dirServer(t *testing.T, engine string) *testserver.Server {
 	return start(t, engine, func(c *config.Config) { c.Registration.SharedSecret = sharedSecret })
 }
 
+// dirServerB starts a SQLite server for a benchmark.
+func dirServerB(b *testing.B) *testserver.Server {
+	b.Helper()
+	return testserver.Start(b, "sqlite", nil)
+}
+
 // newRoom creates a room and returns its ID.
 func newRoom(t *testing.T, c *testserver.Client, body map[string]any) string {
 	t.Helper()

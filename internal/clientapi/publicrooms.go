@@ -63,10 +63,12 @@ type publicRoom struct {
 }
 
 // getPublicRooms is open to anonymous clients, as the spec says (its
-// operation has no security requirement).
+// operation has no security requirement). Like Synapse, it also reads
+// include_all_networks and third_party_instance_id from the query.
 func (a *API) getPublicRooms(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	req := publicRoomsRequest{since: q.Get("since"), server: q.Get("server")}
+	req := publicRoomsRequest{since: q.Get("since"), server: q.Get("server"),
+		allNetworks: q.Get("include_all_networks") == "true", network: q.Get("third_party_instance_id")}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.ParseInt(l, 10, 64)
 		if err != nil || n < 0 {
@@ -232,19 +234,14 @@ func (a *API) directoryEntries(r *http.Request, pos int64) ([]publicRoom, error)
 	if err != nil {
 		return nil, err
 	}
-	redacted, err := a.db.RedactionsOf(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]publicRoom, 0, len(rooms))
 	for _, room := range rooms {
 		content := func(typ string) json.RawMessage {
-			id := room.State[typ]
-			e := evs[id]
+			e := evs[room.State[typ]]
 			if e == nil {
 				return nil
 			}
-			if _, ok := redacted[id]; ok {
+			if room.Redacted[typ] {
 				return e.Redact().Content()
 			}
 			return e.Content()

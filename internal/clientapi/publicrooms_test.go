@@ -123,6 +123,9 @@ func TestPublicRooms(t *testing.T) {
 		if got := chunkIDs(t, anon.MustDo("GET", v3+"/publicRooms?server=chappe.test&limit=2", nil, http.StatusOK)); !slices.Equal(got, []string{big, small}) {
 			t.Errorf("GET ?server=chappe.test&limit=2 = %v; want [big small]", got)
 		}
+		if got := chunkIDs(t, anon.MustDo("GET", v3+"/publicRooms?third_party_instance_id=irc", nil, http.StatusOK)); len(got) != 0 {
+			t.Errorf("GET a third-party network = %v; want no rooms", got)
+		}
 
 		// Unpublishing and changing the join rule take effect.
 		alice.MustDo("PUT", listPath(space), map[string]any{"visibility": "private"}, http.StatusOK)
@@ -147,6 +150,7 @@ func TestPublicRooms(t *testing.T) {
 			{"since not base64 of a token", anon, "GET", "/publicRooms?since=eA", nil, 400, "M_INVALID_PARAM"},
 			{"another server", anon, "GET", "/publicRooms?server=elsewhere.example", nil, 403, "M_FORBIDDEN"},
 			{"bad server", anon, "GET", "/publicRooms?server=" + url.QueryEscape("not a server"), nil, 400, "M_INVALID_PARAM"},
+			{"GET network and all networks", anon, "GET", "/publicRooms?include_all_networks=true&third_party_instance_id=irc", nil, 400, "M_INVALID_PARAM"},
 			{"POST anonymous", anon, "POST", "/publicRooms", map[string]any{}, 401, "M_MISSING_TOKEN"},
 			{"POST negative limit", bob, "POST", "/publicRooms", map[string]any{"limit": -5}, 400, "M_INVALID_PARAM"},
 			{"POST limit not a number", bob, "POST", "/publicRooms", map[string]any{"limit": "5"}, 400, "M_BAD_JSON"},
@@ -246,4 +250,20 @@ func TestPublicRoomsPagination(t *testing.T) {
 			t.Errorf("a new listing after membership changes kept the old order %v", now)
 		}
 	})
+}
+
+// BenchmarkPublicRooms measures one page of GET /publicRooms over a
+// directory of 200 published rooms (SQLite): every page reads every
+// published room's members and directory state.
+func BenchmarkPublicRooms(b *testing.B) {
+	srv := dirServerB(b)
+	alice := srv.Register(b, "alice", password)
+	for i := range 200 {
+		alice.MustDo("POST", v3+"/createRoom", map[string]any{"preset": "public_chat", "visibility": "public",
+			"name": fmt.Sprintf("room %d", i), "topic": "a topic"}, http.StatusOK)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		alice.MustDo("GET", v3+"/publicRooms?limit=20", nil, http.StatusOK)
+	}
 }

@@ -73,11 +73,13 @@ type DirectoryRoom struct {
 	// State maps each state type asked for (with an empty state key) that
 	// the room has now to the event ID that set it.
 	State map[string]string
+	// Redacted holds the types in State whose event is redacted.
+	Redacted map[string]bool
 }
 
 // DirectoryRooms returns every published room, with its joined members as
 // of stream position pos and the IDs of its current state events of the
-// given types (state key "").
+// given types (state key ""), and which of those are redacted.
 //
 // Counting members as of a fixed position gives a paginated listing one
 // order that does not change under it: the caller sorts by the count, and
@@ -107,7 +109,7 @@ func (db *DB) DirectoryRooms(ctx context.Context, pos int64, types []string) ([]
 			rows.Close()
 			return nil, err
 		}
-		r.State = map[string]string{}
+		r.State, r.Redacted = map[string]string{}, map[string]bool{}
 		index[r.RoomID] = len(out)
 		out = append(out, r)
 	}
@@ -124,20 +126,27 @@ func (db *DB) DirectoryRooms(ctx context.Context, pos int64, types []string) ([]
 		ph[i] = fmt.Sprintf("$%d", i+1)
 		args[i] = t
 	}
-	rows, err = db.read.QueryContext(ctx, `SELECT c.room_id, c.type, c.event_id FROM current_state c
-		JOIN room_directory d ON d.room_id = c.room_id
-		WHERE c.state_key = '' AND c.type IN (`+strings.Join(ph, ",")+`)`, args...)
+	// CROSS JOIN makes SQLite start from the directory and look each
+	// room's state up by key, rather than scan current_state (every
+	// member of every room); PostgreSQL plans it as an inner join.
+	rows, err = db.read.QueryContext(ctx, `SELECT c.room_id, c.type, c.event_id,
+		CASE WHEN e.redacted_by IS NULL THEN 0 ELSE 1 END
+		FROM room_directory d CROSS JOIN current_state c CROSS JOIN events e
+		WHERE c.room_id = d.room_id AND c.state_key = '' AND c.type IN (`+strings.Join(ph, ",")+`)
+		AND e.event_id = c.event_id`, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var roomID, typ, eventID string
-		if err := rows.Scan(&roomID, &typ, &eventID); err != nil {
+		var redacted int
+		if err := rows.Scan(&roomID, &typ, &eventID, &redacted); err != nil {
 			return nil, err
 		}
 		if i, ok := index[roomID]; ok { // published since the first query: listed next time
 			out[i].State[typ] = eventID
+			out[i].Redacted[typ] = redacted == 1
 		}
 	}
 	return out, rows.Err()
