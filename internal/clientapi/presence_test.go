@@ -12,7 +12,9 @@ import (
 	"chappe.eu/chappe/internal/testserver"
 )
 
-func presencePath(userID string) string { return v3 + "/presence/" + url.PathEscape(userID) + "/status" }
+func presencePath(userID string) string {
+	return v3 + "/presence/" + url.PathEscape(userID) + "/status"
+}
 
 // udPresence returns the m.presence events of a sync as "user=state[/msg]"
 // strings, sorted.
