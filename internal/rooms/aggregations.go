@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"time"
 
 	"chappe.eu/chappe/internal/store"
 )
@@ -180,7 +181,7 @@ func (s *Service) addRelations(ctx context.Context, evs []*Stored, out []ClientE
 				byParent[c.Parent] = append(byParent[c.Parent], c)
 			}
 		}
-		if err := s.bundleRoom(ctx, evs, out, targets, byParent, viewer, withRoomID); err != nil {
+		if err := s.bundleRoom(ctx, evs, out, targets, byParent, vs, viewer, withRoomID); err != nil {
 			return err
 		}
 	}
@@ -198,10 +199,10 @@ type threadSummary struct {
 // bundleRoom builds the aggregations of one room's targets from their
 // visible children.
 func (s *Service) bundleRoom(ctx context.Context, evs []*Stored, out []ClientEvent, targets []bundleTarget,
-	byParent map[string][]store.Relation, viewer Viewer, withRoomID bool) error {
-	edits := map[int]string{}          // target index → its latest valid edit
+	byParent map[string][]store.Relation, vs *visibilities, viewer Viewer, withRoomID bool) error {
 	threads := map[int]threadSummary{} // target index → its thread
 	refs := map[int][]map[string]string{}
+	editable := map[int][]store.Relation{} // target index → its edit candidates
 	var toFormat []string
 	for _, t := range targets {
 		parent := evs[t.i]
@@ -209,15 +210,8 @@ func (s *Service) bundleRoom(ctx context.Context, evs []*Stored, out []ClientEve
 		if len(kids) == 0 {
 			continue
 		}
-		if !t.redacted {
-			edit, err := s.latestEdit(ctx, parent, kids)
-			if err != nil {
-				return err
-			}
-			if edit != "" {
-				edits[t.i] = edit
-				toFormat = append(toFormat, edit)
-			}
+		if cands := editCandidates(parent, kids); len(cands) > 0 && !t.redacted {
+			editable[t.i] = cands
 		}
 		if t.relType != "m.thread" {
 			ts := threadSummary{participated: parent.Sender() == viewer.UserID}
@@ -239,7 +233,14 @@ func (s *Service) bundleRoom(ctx context.Context, evs []*Stored, out []ClientEve
 			}
 		}
 	}
-	formatted, err := s.formatByID(ctx, toFormat, viewer, withRoomID)
+	edits, err := s.latestEdits(ctx, editable)
+	if err != nil {
+		return err
+	}
+	for _, e := range edits {
+		toFormat = append(toFormat, e)
+	}
+	formatted, err := s.formatByID(ctx, toFormat, vs, viewer, withRoomID)
 	if err != nil {
 		return err
 	}
@@ -263,11 +264,12 @@ func (s *Service) bundleRoom(ctx context.Context, evs []*Stored, out []ClientEve
 	return nil
 }
 
-// formatByID formats events for the viewer, with their own aggregations:
-// a thread's latest event shows its edits. This recursion ends after two
-// levels: a thread's latest event gets no thread summary (it is in a
-// thread) and an edit gets no aggregations at all.
-func (s *Service) formatByID(ctx context.Context, ids []string, viewer Viewer, withRoomID bool) (map[string]ClientEvent, error) {
+// formatByID formats bundled events for the viewer, with their own
+// aggregations: a thread's latest event shows its edits. The events are
+// children found by ChildRelations, so none is redacted or a state event.
+// The recursion ends after two levels: a thread's latest event gets no
+// thread summary (it is in a thread), and an edit gets no aggregations.
+func (s *Service) formatByID(ctx context.Context, ids []string, vs *visibilities, viewer Viewer, withRoomID bool) (map[string]ClientEvent, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -275,12 +277,17 @@ func (s *Service) formatByID(ctx context.Context, ids []string, viewer Viewer, w
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now().UnixMilli()
 	evs := make([]*Stored, 0, len(loaded))
+	formatted := make([]ClientEvent, 0, len(loaded))
 	for _, e := range loaded {
-		evs = append(evs, e)
+		c := s.clientEvent(e, nil, now, withRoomID)
+		if e.TxnID != "" && e.SenderDevice == viewer.DeviceID && e.Sender() == viewer.UserID {
+			c.Unsigned["transaction_id"] = e.TxnID
+		}
+		evs, formatted = append(evs, e), append(formatted, c)
 	}
-	formatted, err := s.ClientEvents(ctx, evs, viewer, withRoomID)
-	if err != nil {
+	if err := s.addRelations(ctx, evs, formatted, nil, vs, viewer, withRoomID); err != nil {
 		return nil, err
 	}
 	out := make(map[string]ClientEvent, len(formatted))
@@ -290,40 +297,56 @@ func (s *Service) formatByID(ctx context.Context, ids []string, viewer Viewer, w
 	return out, nil
 }
 
-// latestEdit returns the most recent valid replacement of parent among its
-// visible children ("Validity of replacement events", "Server-side
-// aggregation of m.replace relationships"), or "". Children come from
-// ChildRelations: same room, not state events, not redacted.
-func (s *Service) latestEdit(ctx context.Context, parent *Stored, kids []store.Relation) (string, error) {
+// editCandidates returns the children of parent that may replace it
+// ("Validity of replacement events": same sender, same type; ChildRelations
+// already ensures the same room and no state key), most recent first: by
+// origin_server_ts, then the larger event ID ("Server-side aggregation of
+// m.replace relationships"). Whether each has m.new_content is checked on
+// its content.
+func editCandidates(parent *Stored, kids []store.Relation) []store.Relation {
 	var cands []store.Relation
 	for _, k := range kids {
 		if k.RelType == "m.replace" && k.Sender == parent.Sender() && k.Type == parent.Type() {
 			cands = append(cands, k)
 		}
 	}
-	if len(cands) == 0 {
-		return "", nil
-	}
-	// Most recent first: by origin_server_ts, then the larger event ID.
 	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].OriginServerTS != cands[j].OriginServerTS {
 			return cands[i].OriginServerTS > cands[j].OriginServerTS
 		}
 		return cands[i].EventID > cands[j].EventID
 	})
-	for _, c := range cands {
-		if c.Type == "m.room.encrypted" {
-			return c.EventID, nil // m.new_content is in the ciphertext, out of our sight
+	return cands
+}
+
+// latestEdits returns, for each target, its most recent valid edit among
+// its candidates. The most recent candidates are loaded together; an
+// invalid one (no m.new_content) makes the next be loaded.
+func (s *Service) latestEdits(ctx context.Context, cands map[int][]store.Relation) (map[int]string, error) {
+	out := map[int]string{}
+	for len(cands) > 0 {
+		var ids []string
+		for _, cs := range cands {
+			ids = append(ids, cs[0].EventID)
 		}
-		evs, err := s.Events(ctx, []string{c.EventID})
+		loaded, err := s.Events(ctx, ids)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		if e := evs[c.EventID]; e != nil && hasNewContent(e.Content()) {
-			return c.EventID, nil
+		next := map[int][]store.Relation{}
+		for i, cs := range cands {
+			c := cs[0]
+			// An encrypted edit's m.new_content is in its ciphertext, out of
+			// the server's sight.
+			if e := loaded[c.EventID]; e != nil && (c.Type == "m.room.encrypted" || hasNewContent(e.Content())) {
+				out[i] = c.EventID
+			} else if len(cs) > 1 {
+				next[i] = cs[1:]
+			}
 		}
+		cands = next
 	}
-	return "", nil
+	return out, nil
 }
 
 // hasNewContent reports whether content has an m.new_content object.
