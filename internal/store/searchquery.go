@@ -202,7 +202,7 @@ type DirectoryUser struct {
 // with indexed lookups, so a page costs about limit candidates, not the
 // number of users.
 func (db *DB) SearchUserDirectory(ctx context.Context, requester string, prefixes []string, limit int) ([]DirectoryUser, bool, error) {
-	if len(prefixes) == 0 || limit <= 0 {
+	if len(prefixes) == 0 {
 		return nil, false, nil
 	}
 	var found []string
