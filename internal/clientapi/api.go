@@ -149,6 +149,7 @@ func (a *API) Register(rt *httpapi.Router) {
 	rt.Handle("DELETE", "/_synapse/admin/v1/registration_tokens/{token}", a.admin(a.deleteRegistrationToken))
 
 	a.registerDirectory(rt, c) // aliases, the published room directory, upgrades
+	a.registerSearch(rt, c)    // search and the user directory
 }
 
 // readJSON decodes a request body within the configured size cap.
