@@ -93,6 +93,13 @@ func TestPublicRooms(t *testing.T) {
 			t.Errorf("small entry = %v; want the topic key's topic and no name or alias", e)
 		}
 
+		// A redacted state event counts as redacted: no topic.
+		topicID := bob.MustDo("GET", dirRoomPath(small, "/state/m.room.topic/?format=event"), nil, http.StatusOK).String("event_id")
+		bob.MustDo("PUT", dirRoomPath(small, "/redact/"+url.PathEscape(topicID)+"/r1"), map[string]any{}, http.StatusOK)
+		if e := chunkEntry(anon.MustDo("GET", v3+"/publicRooms", nil, http.StatusOK), small); e == nil || e["topic"] != nil {
+			t.Errorf("small entry after redacting its topic = %v; want no topic", e)
+		}
+
 		post := func(body map[string]any) []string {
 			t.Helper()
 			return chunkIDs(t, bob.MustDo("POST", v3+"/publicRooms", body, http.StatusOK))
@@ -105,7 +112,8 @@ func TestPublicRooms(t *testing.T) {
 			{"no filter", map[string]any{}, []string{big, small, space}},
 			{"null filter", map[string]any{"filter": nil}, []string{big, small, space}},
 			{"name, any case", map[string]any{"filter": map[string]any{"generic_search_term": "big ROOM"}}, []string{big}},
-			{"topic", map[string]any{"filter": map[string]any{"generic_search_term": "garden"}}, []string{small}},
+			{"topic", map[string]any{"filter": map[string]any{"generic_search_term": "cheese"}}, []string{big}},
+			{"redacted topic", map[string]any{"filter": map[string]any{"generic_search_term": "garden"}}, nil},
 			{"alias", map[string]any{"filter": map[string]any{"generic_search_term": "#big:"}}, []string{big}},
 			{"no match", map[string]any{"filter": map[string]any{"generic_search_term": "secret"}}, nil},
 			{"spaces", map[string]any{"filter": map[string]any{"room_types": []any{"m.space"}}}, []string{space}},
