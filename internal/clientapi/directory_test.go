@@ -17,7 +17,9 @@ import (
 
 func aliasPath(alias string) string { return v3 + "/directory/room/" + url.PathEscape(alias) }
 
-func dirRoomPath(roomID, suffix string) string { return v3 + "/rooms/" + url.PathEscape(roomID) + suffix }
+func dirRoomPath(roomID, suffix string) string {
+	return v3 + "/rooms/" + url.PathEscape(roomID) + suffix
+}
 
 func listPath(roomID string) string { return v3 + "/directory/list/room/" + url.PathEscape(roomID) }
 
