@@ -1,0 +1,25 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+)
+
+// ForgetSearchIndexForTest empties the search tables and asks for a
+// backfill up to the current position, as migration 0008 does on a
+// database that already holds events and users.
+func (db *DB) ForgetSearchIndexForTest(ctx context.Context) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM event_search`,
+			`DELETE FROM user_directory_terms`,
+			`DELETE FROM user_directory_rooms`,
+			`INSERT INTO search_backfill (id, events_upto) SELECT 1, pos FROM stream_counter`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
