@@ -186,7 +186,8 @@ func (s *Service) CreateRoom(ctx context.Context, sender string, req CreateReque
 		}
 	}
 	if req.Topic != nil {
-		topic := map[string]any{"topic": *req.Topic, "m.topic": []map[string]string{{"mimetype": "text/plain", "body": *req.Topic}}}
+		topic := map[string]any{"topic": *req.Topic,
+			"m.topic": map[string]any{"m.text": []map[string]string{{"mimetype": "text/plain", "body": *req.Topic}}}}
 		if _, err := b.add("m.room.topic", sender, &empty, mustJSON(topic), ""); err != nil {
 			return "", err
 		}
