@@ -28,9 +28,11 @@ type PushAction struct {
 	Actions   []byte // the matched rule's actions, a JSON array
 }
 
-// pushBatch is how many push_actions rows one INSERT writes (8 parameters
-// each, far under SQLite's limit).
-const pushBatch = 100
+// pushBatch is how many push_actions rows one INSERT writes. Each row has
+// three parameters of its own and shares the event's five: SQLite looks
+// $N names up linearly, so a statement's cost grows with the square of its
+// parameters, and small batches are cheaper than big ones.
+const pushBatch = 32
 
 // storeTx stores the push outcome of event e at pos; appendEventTx calls
 // it. A nil outcome (an event nobody evaluated) stores nothing.
@@ -38,21 +40,32 @@ func (p *PushOutcome) storeTx(ctx context.Context, tx *sql.Tx, e *NewEvent, pos 
 	if p == nil {
 		return nil
 	}
-	ts := nowMS()
+	shared := []any{e.RoomID, pos, e.EventID, p.ThreadID, nowMS()}
+	var stmt *sql.Stmt // for full batches, prepared once
+	defer func() {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}()
 	for start := 0; start < len(p.Actions); start += pushBatch {
 		chunk := p.Actions[start:min(start+pushBatch, len(p.Actions))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO push_actions (user_id, room_id, stream_pos, event_id, thread_id, highlight, actions, ts) VALUES `)
-		args := make([]any, 0, len(chunk)*8)
-		for i, a := range chunk {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			n := len(args)
-			fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
-			args = append(args, a.UserID, e.RoomID, pos, e.EventID, p.ThreadID, a.Highlight, string(a.Actions), ts)
+		args := make([]any, len(shared), len(shared)+3*len(chunk))
+		copy(args, shared)
+		for _, a := range chunk {
+			args = append(args, a.UserID, a.Highlight, string(a.Actions))
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		var err error
+		if len(chunk) == pushBatch && len(p.Actions) > pushBatch {
+			if stmt == nil {
+				if stmt, err = tx.PrepareContext(ctx, pushInsert(pushBatch)); err != nil {
+					return fmt.Errorf("store: push actions: %w", err)
+				}
+			}
+			_, err = stmt.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, pushInsert(len(chunk)), args...)
+		}
+		if err != nil {
 			return fmt.Errorf("store: push actions: %w", err)
 		}
 	}
@@ -60,6 +73,22 @@ func (p *PushOutcome) storeTx(ctx context.Context, tx *sql.Tx, e *NewEvent, pos 
 		return readMarkTx(ctx, tx, e.Sender, e.RoomID, p.ThreadID, pos)
 	}
 	return nil
+}
+
+// pushInsert is the INSERT of n push_actions rows of one event: $1–$5 are
+// the room, position, event, thread and time; each row adds user, highlight
+// and actions.
+func pushInsert(n int) string {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO push_actions (user_id, room_id, stream_pos, event_id, thread_id, highlight, actions, ts) VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		k := 6 + 3*i
+		fmt.Fprintf(&q, "($%d,$1,$2,$3,$4,$%d,$%d,$5)", k, k+1, k+2)
+	}
+	return q.String()
 }
 
 // readMarkTx moves a user's read mark in a room's thread forward to pos;
