@@ -300,3 +300,58 @@ func TestTags(t *testing.T) {
 		}
 	})
 }
+
+// udHostile are JSON strings that have broken servers: NUL (which
+// PostgreSQL refuses in text), lone surrogates, bidi controls, long ones.
+var udHostile = []string{`""`, `"\u0000"`, `"a\u0000b"`, `"\udfff\ud800x"`, `"\u202e"`, `"` + strings.Repeat("é", 1000) + `"`}
+
+// TestUserDataBadInput: hostile strings in the bodies and paths of the
+// account data, tag, presence and typing endpoints get a 4xx or are
+// stored as given, never a 500; what is stored reads back the same.
+func TestUserDataBadInput(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		srv := start(t, engine, nil)
+		alice := srv.Register(t, "alice", password)
+		roomID := udRoom(t, alice)
+		bodies := []struct{ method, path, template string }{
+			{"PUT", udPath(alice, "", "/account_data/org.example.x"), `{"k":X,"X":[X]}`},
+			{"PUT", udPath(alice, roomID, "/account_data/org.example.x"), `{"k":X}`},
+			{"PUT", udPath(alice, roomID, "/tags/u.x"), `{"order":0.5,"k":X}`},
+			{"PUT", presencePath(alice.UserID), `{"presence":X,"status_msg":X}`},
+			{"PUT", presencePath(alice.UserID), `{"presence":"online","status_msg":X}`},
+			{"PUT", typingPath(roomID, alice.UserID), `{"typing":true,"timeout":X}`},
+		}
+		for _, b := range bodies {
+			for _, h := range udHostile {
+				body := strings.ReplaceAll(b.template, "X", h)
+				r := alice.Do(b.method, b.path, body)
+				wantNo500(t, b.method+" "+b.path+" with "+body[:min(len(body), 60)], r)
+			}
+		}
+		paths := []string{"a%00b", "%ED%A0%80", "%E2%80%AE", strings.Repeat("%C3%A9", 200)}
+		for _, p := range paths {
+			for _, r := range []*testserver.Response{
+				alice.Do("PUT", udPath(alice, "", "/account_data/"+p), map[string]any{}),
+				alice.Do("GET", udPath(alice, "", "/account_data/"+p), nil),
+				alice.Do("PUT", udPath(alice, roomID, "/tags/"+p), map[string]any{}),
+				alice.Do("DELETE", udPath(alice, roomID, "/tags/"+p), nil),
+				alice.Do("GET", v3+"/user/"+p+"/account_data/x", nil),
+				alice.Do("GET", v3+"/user/"+url.PathEscape(alice.UserID)+"/rooms/"+p+"/tags", nil),
+				alice.Do("GET", presencePath(p), nil),
+				alice.Do("GET", v3+"/presence/"+p+"/status", nil),
+				alice.Do("PUT", v3+"/rooms/"+p+"/typing/"+url.PathEscape(alice.UserID), map[string]any{"typing": true}),
+			} {
+				wantNo500(t, "path part "+p[:min(len(p), 30)], r)
+			}
+		}
+		// Content with escapes is kept exactly.
+		content := `{"nul":"\u0000","surrogate":"\udfff","emoji":"\ud83d\ude00"}`
+		alice.MustDo("PUT", udPath(alice, "", "/account_data/org.example.esc"), content, http.StatusOK)
+		var got, want any
+		json.Unmarshal(alice.MustDo("GET", udPath(alice, "", "/account_data/org.example.esc"), nil, http.StatusOK).Raw, &got)
+		json.Unmarshal([]byte(content), &want)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("content read back = %v; want %v", got, want)
+		}
+	})
+}

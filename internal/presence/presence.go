@@ -150,16 +150,6 @@ func (s *Service) Syncing(ctx context.Context, userID, setPresence string, timeo
 		return nil
 	}
 	now := time.Now().UnixMilli()
-	// Most /syncs change nothing: read before taking the write lock.
-	if p, err := s.db.PresenceOf(ctx, userID); err == nil {
-		q := p
-		syncing(&q, setPresence, now, timeout)
-		if classify(p, q) == store.PresenceUnchanged {
-			return nil
-		}
-	} else if err != store.ErrNotFound {
-		return err
-	}
 	return s.update(ctx, userID, func(p *store.Presence) { syncing(p, setPresence, now, timeout) })
 }
 
@@ -173,7 +163,19 @@ func (s *Service) Get(ctx context.Context, userID string) (store.Presence, error
 }
 
 // update applies f in a transaction and wakes whoever must hear of it.
+// Most calls (a /sync, a message sent while currently active) change
+// nothing worth writing: they are found out by a read, without taking the
+// write lock.
 func (s *Service) update(ctx context.Context, userID string, f func(p *store.Presence)) error {
+	if p, err := s.db.PresenceOf(ctx, userID); err == nil {
+		q := p
+		f(&q)
+		if classify(p, q) == store.PresenceUnchanged {
+			return nil
+		}
+	} else if err != store.ErrNotFound {
+		return err
+	}
 	_, pos, err := s.db.UpdatePresence(ctx, userID, func(p *store.Presence) store.PresenceChange {
 		before := *p
 		f(p)
