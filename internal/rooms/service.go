@@ -307,6 +307,9 @@ func (b *builder) add(typ, sender string, stateKey *string, content json.RawMess
 		p.RoomID = matrix.RoomID(b.roomID)
 	}
 	ev, err := event.Build(p, b.v, b.s.server, signing.KeyID(b.s.key.ID), b.s.key.Key)
+	if errors.Is(err, event.ErrTooLarge) {
+		return nil, matrix.Errorf(http.StatusRequestEntityTooLarge, matrix.ErrTooLarge, "Event is larger than 65536 bytes")
+	}
 	if err != nil {
 		return nil, matrix.BadJSON("Invalid event: %v", err)
 	}
