@@ -30,6 +30,11 @@ type Relation struct {
 	OriginServerTS int64
 }
 
+// chunkSize is how many IDs one IN (…) list takes: modernc's SQLite
+// resolves $N names linearly, so a statement costs the square of its
+// parameter count (see docs/benchmarks.md, push rules).
+const chunkSize = 100
+
 // inList returns "$first,$first+1,…" for n arguments.
 func inList(first, n int) string {
 	var b strings.Builder
@@ -49,9 +54,8 @@ func (db *DB) ChildRelations(ctx context.Context, roomID string, parents, relTyp
 		return nil, nil
 	}
 	var out []Relation
-	// Chunks keep the parameter count under SQLite's limit.
-	for start := 0; start < len(parents); start += 500 {
-		chunk := parents[start:min(start+500, len(parents))]
+	for start := 0; start < len(parents); start += chunkSize {
+		chunk := parents[start:min(start+chunkSize, len(parents))]
 		args := []any{roomID}
 		for _, p := range chunk {
 			args = append(args, p)
@@ -91,8 +95,8 @@ func (db *DB) ChildRelations(ctx context.Context, roomID string, parents, relTyp
 // event when it is stored.
 func (db *DB) ReplacedState(ctx context.Context, ids []string) (map[string]string, error) {
 	out := map[string]string{}
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
+	for start := 0; start < len(ids); start += chunkSize {
+		chunk := ids[start:min(start+chunkSize, len(ids))]
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
@@ -227,8 +231,8 @@ func (db *DB) ThreadsByActivity(ctx context.Context, roomID string, before, upto
 // that have an unredacted thread reply from sender.
 func (db *DB) ThreadsWithReplyFrom(ctx context.Context, roomID, sender string, roots []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for start := 0; start < len(roots); start += 500 {
-		chunk := roots[start:min(start+500, len(roots))]
+	for start := 0; start < len(roots); start += chunkSize {
+		chunk := roots[start:min(start+chunkSize, len(roots))]
 		args := []any{roomID, sender}
 		for _, r := range chunk {
 			args = append(args, r)
