@@ -63,6 +63,7 @@ type Service struct {
 
 	locksMu sync.Mutex // guards locks
 	locks   map[string]*roomLock
+	heads   heads // what each room's next local event builds on
 }
 
 type roomLock struct {
@@ -77,7 +78,8 @@ func New(ctx context.Context, db *store.DB, server matrix.ServerName, notify Not
 		return nil, fmt.Errorf("rooms: signing key: %w", err)
 	}
 	return &Service{db: db, server: server, key: key, log: log, notify: notify,
-		events: newEventCache(50_000), push: push.NewEvaluator(db, string(server)), locks: map[string]*roomLock{}}, nil
+		events: newEventCache(50_000), push: push.NewEvaluator(db, string(server)), locks: map[string]*roomLock{},
+		heads: heads{m: map[string]*head{}}}, nil
 }
 
 // lockRoom serialises writers of one room and returns the unlock function.
@@ -222,29 +224,16 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (eventID string, er
 	}
 	unlock := s.lockRoom(req.RoomID)
 	defer unlock()
-	if req.TxnID != "" {
-		id, err := s.db.EventIDForTxn(ctx, req.Sender, req.DeviceID, req.TxnID)
-		if err == nil {
-			return id, nil
-		}
-		if err != store.ErrNotFound {
-			return "", err
-		}
-	}
-	prev, err := s.db.ForwardExtremities(ctx, req.RoomID)
+	h, err := s.loadHead(ctx, req.RoomID)
 	if err != nil {
 		return "", err
 	}
-	depth, err := s.db.MaxDepth(ctx, prev)
-	if err != nil {
-		return "", err
-	}
-	b := &builder{s: s, v: v, roomID: req.RoomID, prev: prev, depth: depth}
+	b := &builder{s: s, v: v, roomID: req.RoomID, prev: h.prev, depth: h.depth}
 	needed, err := auth.AuthEventsNeeded(v, req.Type, req.Sender, req.StateKey, req.Content)
 	if err != nil {
 		return "", matrix.BadJSON("%v", err)
 	}
-	if b.state, err = s.currentAuthState(ctx, v, req.RoomID, needed); err != nil {
+	if b.state, err = s.authState(ctx, h, needed); err != nil {
 		return "", err
 	}
 	ne, err := b.add(req.Type, req.Sender, req.StateKey, req.Content, req.Redacts)
@@ -258,13 +247,17 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (eventID string, er
 	if ne.Push, err = s.pushOutcome(ctx, b, ne); err != nil {
 		return "", err
 	}
+	// A retried transaction is found by the store's unique key on (user,
+	// device, transaction ID): the event built for it is dropped.
 	pos, err := s.db.AppendEvents(ctx, []store.NewEvent{*ne})
 	if err == store.ErrConflict && req.TxnID != "" {
 		return s.db.EventIDForTxn(ctx, req.Sender, req.DeviceID, req.TxnID)
 	}
 	if err != nil {
+		s.heads.forget(req.RoomID) // the store may or may not hold it: reload
 		return "", err
 	}
+	h.advance(b, b.built)
 	s.announce(pos, []store.NewEvent{*ne})
 	return ne.EventID, nil
 }

@@ -144,6 +144,7 @@ func (s *Service) UpgradeRoom(ctx context.Context, req UpgradeRequest) (string, 
 		}
 	}
 
+	s.heads.forget(req.RoomID) // written here without Send: reload it next time
 	pos, err := s.db.UpgradeRoom(ctx, store.RoomUpgrade{
 		New:       store.NewRoom{RoomID: nb.roomID, Version: nv.ID, Creator: req.Sender},
 		NewEvents: nb.built, OldRoomID: req.RoomID, OldEvents: ob.built,
