@@ -151,7 +151,10 @@ func (s *Service) CreateRoom(ctx context.Context, sender string, req CreateReque
 		{"m.room.history_visibility", map[string]string{"history_visibility": "shared"}},
 		{"m.room.guest_access", map[string]string{"guest_access": guestAccess}},
 	}
-	if opts.EncryptPrivate && req.Preset != "public_chat" && !hasInitial("m.room.encryption") {
+	if err := requireEncryption(req, opts); err != nil { // encryption.go
+		return "", err
+	}
+	if opts.EncryptPrivate && (req.Preset != "public_chat" || req.IsDirect) && !hasInitial("m.room.encryption") {
 		preset = append(preset, struct {
 			typ     string
 			content any

@@ -12,6 +12,9 @@ import (
 // that the authorization rules leave to the sending server. Send calls it
 // with the room locked and b.state holding the auth state of the event.
 func (s *Service) checkSend(ctx context.Context, b *builder, req SendRequest) error {
+	if err := s.checkEncryption(ctx, req); err != nil { // encryption.go
+		return err
+	}
 	if req.Type == "m.room.redaction" && req.StateKey == nil {
 		if err := s.checkRedaction(ctx, b, req); err != nil {
 			return err
