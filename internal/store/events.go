@@ -89,26 +89,6 @@ func (db *DB) RoomVersion(ctx context.Context, roomID string) (string, error) {
 	return v, mapErr(err)
 }
 
-// AppendEvents stores events accepted into their rooms, in order, in one
-// transaction: each gets the next stream position; state events update
-// the current state; the events become their room's forward extremities;
-// a redaction marks its target. It returns the position of the last one.
-//
-// A transaction ID already used by the same device (a retried request)
-// returns ErrConflict and stores nothing.
-func (db *DB) AppendEvents(ctx context.Context, evs []NewEvent) (pos int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
-		for i := range evs {
-			var err error
-			if pos, err = appendEventTx(ctx, tx, &evs[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return pos, err
-}
-
 // nextPosTx takes the next global stream position. The UPDATE locks the
 // counter row until the transaction ends, so positions commit in order.
 func nextPosTx(ctx context.Context, tx *sql.Tx) (int64, error) {

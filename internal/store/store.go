@@ -56,6 +56,8 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 
+	commits committer // group commit of event appends
+
 	// OnDeviceListChange, if set, is called after a commit that deleted
 	// devices of userID (logout, device deletion, deactivation) at stream
 	// position pos, so that the /syncs of the users who share a room with
@@ -131,6 +133,7 @@ func openPostgres(dsn string) (*DB, error) {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.stopCommitter()
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
