@@ -179,6 +179,9 @@ func (a *API) uploadSignatures(w http.ResponseWriter, r *http.Request, s *client
 	users := []string{s.UserID}
 	for u, keys := range req {
 		n += len(keys)
+		if _, err := matrix.ParseUserID(u); err != nil {
+			return matrix.InvalidParam("Invalid user ID %q", u)
+		}
 		if u != s.UserID {
 			users = append(users, u)
 		}
