@@ -136,4 +136,3 @@ func (db *DB) commitGroup(group []*appendReq) {
 		}
 	}
 }
-
