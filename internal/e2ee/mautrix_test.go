@@ -375,3 +375,33 @@ func TestMautrixSignedOutDevice(t *testing.T) {
 		alice.expect(ev, "to alice's remaining device")
 	})
 }
+
+// TestMautrixSecretStorage: cross-signing set up with secret storage
+// (keys encrypted in account data) and no password, since the first
+// upload needs none; a second device restores the keys from secret
+// storage with the recovery key and cross-signs itself, which the first
+// device then sees.
+func TestMautrixSecretStorage(t *testing.T) {
+	forEngine(t, func(t *testing.T, srv *testserver.Server) {
+		ctx := context.Background()
+		alice := newClient(t, srv, srv.Register(t, "alice", "password1"))
+		recoveryKey, err := alice.mach.GenerateAndVerifyWithRecoveryKey(ctx)
+		if err != nil {
+			t.Fatalf("bootstrapping cross-signing and secret storage: %v", err)
+		}
+		second := newClient(t, srv, srv.Login(t, "alice", "password1"))
+		if err := second.mach.VerifyWithRecoveryKey(ctx, recoveryKey); err != nil {
+			t.Fatalf("restoring from secret storage: %v", err)
+		}
+		if _, err := alice.mach.FetchKeys(ctx, []id.UserID{alice.cli.UserID}, true); err != nil {
+			t.Fatal(err)
+		}
+		dev, err := alice.mach.GetOrFetchDevice(ctx, alice.cli.UserID, second.cli.DeviceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if trust, _ := alice.mach.ResolveTrustContext(ctx, dev); trust != id.TrustStateCrossSignedVerified {
+			t.Errorf("the first device's trust in the restored second device = %s; want cross-signed and verified", trust)
+		}
+	})
+}
