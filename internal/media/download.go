@@ -107,8 +107,7 @@ func setSafetyHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
-	// Nothing in a media response should be framed or leak a referrer.
-	h.Set("X-Frame-Options", "DENY")
+	// A document opened from media (a PDF, say) must not leak its URL.
 	h.Set("Referrer-Policy", "no-referrer")
 }
 
