@@ -23,3 +23,12 @@ func (db *DB) ForgetSearchIndexForTest(ctx context.Context) error {
 		return nil
 	})
 }
+
+// SearchIndexedForTest reports whether an event has a row in the search
+// index.
+func (db *DB) SearchIndexedForTest(ctx context.Context, eventID string) (bool, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM event_search s JOIN events e ON e.stream_pos = s.stream_pos
+		WHERE e.event_id = $1`, eventID).Scan(&n)
+	return n > 0, err
+}

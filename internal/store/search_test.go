@@ -84,6 +84,11 @@ func TestSearchBackfill(t *testing.T) {
 			if _, err := db.AppendEvents(ctx, []store.NewEvent{redaction}); err != nil {
 				t.Fatal(err)
 			}
+			for i, id := range ids {
+				if indexed, err := db.SearchIndexedForTest(ctx, id); err != nil || indexed != (i != 1) {
+					t.Errorf("message %d indexed = %v, %v; want %v (the redacted one leaves the index)", i, indexed, err, i != 1)
+				}
+			}
 			q, _ := search.Parse("plum")
 			s := store.EventSearch{UserID: "@alice:x", Query: q, Types: []string{"m.room.message"}, Upto: 1 << 40, Limit: 10}
 			want := []string{ids[2], ids[0]}
