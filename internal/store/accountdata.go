@@ -108,12 +108,12 @@ func (db *DB) AccountDataOf(ctx context.Context, userID, roomID, typ string) (js
 	return json.RawMessage(c), nil
 }
 
-// AccountDataSince returns the user's account data entries of one room
-// (global ones when roomID is "") changed in (from, to], in stream order:
-// all of them when from is 0.
-func (db *DB) AccountDataSince(ctx context.Context, userID, roomID string, from, to int64) ([]AccountData, error) {
+// AccountDataSince returns the user's account data entries, global and of
+// every room, changed in (from, to], in stream order: all of them when
+// from is 0.
+func (db *DB) AccountDataSince(ctx context.Context, userID string, from, to int64) ([]AccountData, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT room_id, type, content, stream_pos FROM account_data
-		WHERE user_id = $1 AND room_id = $2 AND stream_pos > $3 AND stream_pos <= $4 ORDER BY stream_pos`, userID, roomID, from, to)
+		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 ORDER BY stream_pos`, userID, from, to)
 	if err != nil {
 		return nil, err
 	}

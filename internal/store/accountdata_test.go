@@ -38,9 +38,9 @@ func TestAccountDataStream(t *testing.T) {
 			}
 			p3 := set("", "org.example.a", `{"k":3}`)
 
-			since := func(room string, from int64) string {
+			since := func(from int64) string {
 				t.Helper()
-				ds, err := db.AccountDataSince(ctx, "@a:x", room, from, p3)
+				ds, err := db.AccountDataSince(ctx, "@a:x", from, p3)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -51,21 +51,21 @@ func TestAccountDataStream(t *testing.T) {
 				return s
 			}
 			tests := []struct {
-				room string
 				from int64
 				want string
 			}{
-				{"", 0, `[ org.example.a {"k":3}]`},
-				{"!r:x", 0, `[!r:x org.example.b {"k":2}]`},
-				{"", p2, `[ org.example.a {"k":3}]`},
-				{"!r:x", p2, ""},
-				{"", p3, ""},
-				{"!other:x", 0, ""},
+				{0, `[!r:x org.example.b {"k":2}][ org.example.a {"k":3}]`},
+				{p1, `[!r:x org.example.b {"k":2}][ org.example.a {"k":3}]`},
+				{p2, `[ org.example.a {"k":3}]`},
+				{p3, ""},
 			}
 			for _, tt := range tests {
-				if got := since(tt.room, tt.from); got != tt.want {
-					t.Errorf("AccountDataSince(%q, %d) = %s; want %s", tt.room, tt.from, got, tt.want)
+				if got := since(tt.from); got != tt.want {
+					t.Errorf("AccountDataSince(%d) = %s; want %s", tt.from, got, tt.want)
 				}
+			}
+			if ds, _ := db.AccountDataSince(ctx, "@other:x", 0, p3); len(ds) != 0 {
+				t.Errorf("AccountDataSince of another user = %v; want nothing", ds)
 			}
 			c, err := db.AccountDataOf(ctx, "@a:x", "!r:x", "org.example.b")
 			if err != nil || string(c) != `{"k":2}` {

@@ -17,11 +17,7 @@ func init() {
 }
 
 func (a *API) accountDataSection(ctx context.Context, req *request, resp *response) (bool, error) {
-	list, err := a.accountDataSince(ctx, req, "")
-	if err != nil {
-		return false, err
-	}
-	for _, d := range list {
+	for _, d := range req.accountData[""] {
 		if req.filter.AccountData.Match(d.Type, "") {
 			resp.AccountData.Events = append(resp.AccountData.Events, accountDataEvent(d))
 		}
@@ -30,12 +26,8 @@ func (a *API) accountDataSection(ctx context.Context, req *request, resp *respon
 }
 
 func (a *API) roomAccountDataSection(ctx context.Context, req *request, roomID string, jr *joinedRoom) (bool, error) {
-	list, err := a.accountDataSince(ctx, req, roomID)
-	if err != nil {
-		return false, err
-	}
 	added := false
-	for _, d := range list {
+	for _, d := range req.accountData[roomID] {
 		if req.filter.Room.AccountData.MatchEvent(roomID, d.Type, "", nil) {
 			jr.AccountData.Events = append(jr.AccountData.Events, accountDataEvent(d))
 			added = true
@@ -44,12 +36,31 @@ func (a *API) roomAccountDataSection(ctx context.Context, req *request, roomID s
 	return added, nil
 }
 
-func (a *API) accountDataSince(ctx context.Context, req *request, roomID string) ([]store.AccountData, error) {
+// accountDataByRoom is account data by room, "" for global.
+type accountDataByRoom = map[string][]store.AccountData
+
+// loadUserData reads, for one build of a response, the user's ignore list
+// and their account data changed in (since, upto] (all of it for an
+// initial or full_state sync), by room ("" for global): one query each,
+// rather than one a joined room.
+func (a *API) loadUserData(ctx context.Context, req *request) error {
+	var err error
+	if req.ignored, err = a.db.IgnoredUsers(ctx, req.userID); err != nil {
+		return err
+	}
 	from := req.since
 	if req.fullState {
 		from = 0
 	}
-	return a.db.AccountDataSince(ctx, req.userID, roomID, from, req.upto)
+	list, err := a.db.AccountDataSince(ctx, req.userID, from, req.upto)
+	if err != nil {
+		return err
+	}
+	req.accountData = accountDataByRoom{}
+	for _, d := range list {
+		req.accountData[d.RoomID] = append(req.accountData[d.RoomID], d)
+	}
+	return nil
 }
 
 func accountDataEvent(d store.AccountData) map[string]any {
@@ -60,13 +71,6 @@ func accountDataEvent(d store.AccountData) map[string]any {
 // timeline (except state events; clientapi.HiddenByIgnore) and their
 // invites dropped. The list is read for each build of a response, so a
 // change applies at once.
-
-// loadIgnored reads the user's ignore list into req.
-func (a *API) loadIgnored(ctx context.Context, req *request) error {
-	var err error
-	req.ignored, err = a.db.IgnoredUsers(ctx, req.userID)
-	return err
-}
 
 // hiddenInvite reports whether the user's current membership m is an
 // invite from someone they ignore, which the spec says must not reach

@@ -33,6 +33,9 @@ type request struct {
 	filter    *filter.Filter
 	viewer    rooms.Viewer
 	ignored   map[string]bool // whose events the user ignores (accountdata.go)
+	// accountData holds the account data changed in (since, upto], by
+	// room ("" for global), read once a build (accountdata.go).
+	accountData accountDataByRoom
 }
 
 // A globalSection adds one top-level part of the response (to-device,
@@ -206,7 +209,7 @@ func newResponse() *response {
 // incremental sync found nothing for the user.
 func (a *API) build(ctx context.Context, req *request) (*response, bool, error) {
 	resp := newResponse()
-	if err := a.loadIgnored(ctx, req); err != nil {
+	if err := a.loadUserData(ctx, req); err != nil {
 		return nil, false, err
 	}
 	ms, err := a.db.UserRooms(ctx, req.userID)

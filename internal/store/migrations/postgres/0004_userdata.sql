@@ -2,8 +2,7 @@
 
 -- Account data (the spec's "Client Config"): one JSON object per user,
 -- room ('' for global) and type. stream_pos comes from stream_counter, so
--- an incremental /sync returns exactly the entries changed since its token
--- (found through the primary key: a user has few entries a room).
+-- an incremental /sync returns exactly the entries changed since its token.
 CREATE TABLE account_data (
     user_id    TEXT NOT NULL,
     room_id    TEXT NOT NULL, -- '' for global account data
@@ -12,6 +11,7 @@ CREATE TABLE account_data (
     stream_pos BIGINT NOT NULL,
     PRIMARY KEY (user_id, room_id, type)
 );
+CREATE INDEX account_data_user_pos ON account_data(user_id, stream_pos);
 
 -- Presence of local users. state is what clients were last told; the
 -- timestamps let any process derive the idle and offline transitions.
