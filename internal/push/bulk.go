@@ -44,6 +44,9 @@ type Input struct {
 	// member, but their .m.rule.invite_for_me must see it (Synapse does the
 	// same).
 	Invitee string
+	// IsState: the event is a state event, which reaches even users who
+	// ignore its sender.
+	IsState bool
 	Room    RoomContext
 	// DisplayName returns a member's display name in the room; called only
 	// for users with a rule that needs it.
@@ -69,9 +72,16 @@ func (ev *Evaluator) Evaluate(ctx context.Context, in Input) ([]store.PushAction
 	}
 	users := members[:0:0]
 	for _, m := range members {
-		if m.UserID != in.Sender && ev.isLocal(m.UserID) {
-			users = append(users, m)
+		if m.UserID == in.Sender || !ev.isLocal(m.UserID) {
+			continue
 		}
+		// Like Synapse: a user who ignores the sender is not notified of
+		// what they will not see (the spec hides ignored users' events but
+		// for state events).
+		if m.IgnoredList != nil && !in.IsState && store.ParseIgnoredUsers(m.IgnoredList, m.UserID)[in.Sender] {
+			continue
+		}
+		users = append(users, m)
 	}
 	rulesets, err := ev.rulesets(ctx, users)
 	if err != nil {

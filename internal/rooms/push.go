@@ -30,8 +30,9 @@ func (s *Service) pushOutcome(ctx context.Context, b *builder, ne *store.NewEven
 	pl, _ := auth.ParsePowerLevels(b.state[event.StateKeyTuple{Type: "m.room.create"}],
 		b.state[event.StateKeyTuple{Type: "m.room.power_levels"}])
 	in := push.Input{
-		Event:  ev,
-		Sender: ne.Sender,
+		Event:   ev,
+		Sender:  ne.Sender,
+		IsState: ne.StateKey != nil,
 		Room: push.RoomContext{
 			SenderLevel: pl.UserLevel(ne.Sender),
 			NotificationLevel: func(key string) int64 {

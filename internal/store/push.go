@@ -149,19 +149,22 @@ func (db *DB) UpdatePushRules(ctx context.Context, userID string, change func(do
 	return pos, err
 }
 
-// MemberRules is a joined member and the stream position of their push
-// rules (0: the server defaults).
+// MemberRules is a joined member, the stream position of their push rules
+// (0: the server defaults) and their m.ignored_user_list, if they have one.
 type MemberRules struct {
-	UserID   string
-	RulesPos int64
+	UserID      string
+	RulesPos    int64
+	IgnoredList []byte // the account data's content, nil if none
 }
 
 // JoinedMembersRules returns the room's joined members with the version of
-// their push rules, in one query however big the room.
+// their push rules and their ignore lists, in one query however big the
+// room.
 func (db *DB) JoinedMembersRules(ctx context.Context, roomID string) ([]MemberRules, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT m.state_key, COALESCE(p.stream_pos, 0) FROM current_state m
+	rows, err := db.read.QueryContext(ctx, `SELECT m.state_key, COALESCE(p.stream_pos, 0), i.content FROM current_state m
 		LEFT JOIN push_rules p ON p.user_id = m.state_key
-		WHERE m.room_id = $1 AND m.type = 'm.room.member' AND m.membership = 'join'`, roomID)
+		LEFT JOIN account_data i ON i.user_id = m.state_key AND i.room_id = '' AND i.type = $2
+		WHERE m.room_id = $1 AND m.type = 'm.room.member' AND m.membership = 'join'`, roomID, IgnoredUsersType)
 	if err != nil {
 		return nil, err
 	}
@@ -169,8 +172,12 @@ func (db *DB) JoinedMembersRules(ctx context.Context, roomID string) ([]MemberRu
 	var out []MemberRules
 	for rows.Next() {
 		var m MemberRules
-		if err := rows.Scan(&m.UserID, &m.RulesPos); err != nil {
+		var ignored sql.NullString
+		if err := rows.Scan(&m.UserID, &m.RulesPos, &ignored); err != nil {
 			return nil, err
+		}
+		if ignored.Valid {
+			m.IgnoredList = []byte(ignored.String)
 		}
 		out = append(out, m)
 	}

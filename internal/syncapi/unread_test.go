@@ -218,3 +218,27 @@ func TestThreadedCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestIgnoredSenderDoesNotNotify: messages from a user one ignores raise
+// no notification (as in Synapse: the ignorer will not see them).
+func TestIgnoredSenderDoesNotNotify(t *testing.T) {
+	for _, engine := range testserver.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			srv := testserver.Start(t, engine, nil)
+			alice := srv.Register(t, "alice", "password1")
+			bob := srv.Register(t, "bob", "password1")
+			carol := srv.Register(t, "carol", "password1")
+			roomID := pushRoom(t, alice, "public_chat", bob, carol)
+			alice.MustDo("PUT", "/_matrix/client/v3/user/"+url.PathEscape(alice.UserID)+"/account_data/m.ignored_user_list",
+				map[string]any{"ignored_users": map[string]any{bob.UserID: map[string]any{}}}, 200)
+			pushText(t, carol, roomID, "hear me")
+			pushText(t, bob, roomID, "you cannot hear me")
+			if got, _ := roomCounts(t, alice, roomID, ""); got != "1/0" {
+				t.Fatalf("alice's counts = %s; want 1/0 (carol's message only)", got)
+			}
+			if got, _ := roomCounts(t, carol, roomID, ""); got != "1/0" {
+				t.Fatalf("carol's counts = %s; want 1/0 (bob's message)", got)
+			}
+		})
+	}
+}
