@@ -197,6 +197,8 @@ func (r *Repo) Register(rt *httpapi.Router) {
 	rt.Handle("DELETE", admin+"/{serverName}/{mediaId}", r.admin(r.adminDelete))
 	rt.Handle("POST", admin+"/quarantine/{serverName}/{mediaId}", r.admin(r.adminQuarantine))
 	rt.Handle("POST", admin+"/unquarantine/{serverName}/{mediaId}", r.admin(r.adminUnquarantine))
+	// Synapse has no endpoint for this; the path says it is ours.
+	rt.Handle("POST", "/_chappe/admin/v1/rooms/{roomId}/events/{eventId}/purge_media", r.admin(r.adminPurgeEventMedia))
 }
 
 type authedFunc func(w http.ResponseWriter, req *http.Request, s *clientapi.Session) error
