@@ -152,6 +152,19 @@ func TestNotifications(t *testing.T) {
 		if r := bob.MustDo("GET", v3+"/notifications", nil, 200); len(r.Body["notifications"].([]any)) != 0 {
 			t.Fatalf("bob's notifications = %s", r.Raw)
 		}
+		// History visibility applies: an invite notifies (.m.rule.invite_for_me)
+		// but is listed only where the invitee may see it ("invited").
+		dave := srv.Register(t, "dave", password)
+		for _, vis := range []string{"shared", "invited"} {
+			r := bob.MustDo("POST", v3+"/createRoom", map[string]any{"preset": "private_chat", "initial_state": []any{
+				map[string]any{"type": "m.room.history_visibility", "state_key": "", "content": map[string]any{"history_visibility": vis}}}}, 200)
+			bob.MustDo("POST", roomPath(r.String("room_id"), "/invite"), map[string]any{"user_id": dave.UserID}, 200)
+			got := dave.MustDo("GET", v3+"/notifications", nil, 200).Body["notifications"].([]any)
+			want := map[string]int{"shared": 0, "invited": 1}[vis]
+			if len(got) != want {
+				t.Fatalf("with history_visibility %s, dave's notifications = %v; want %d", vis, got, want)
+			}
+		}
 		wantErr(t, "from=abc", alice.Do("GET", v3+"/notifications?from=abc", nil), 400, "M_INVALID_PARAM")
 		wantErr(t, "limit=-1", alice.Do("GET", v3+"/notifications?limit=-1", nil), 400, "M_INVALID_PARAM")
 	})
