@@ -585,6 +585,16 @@ func TestRedactionRules(t *testing.T) {
 		if dig(relGetEvent(t, bob, roomID, aliceMsg), "content", "body") != "alice" {
 			t.Errorf("alice's event was redacted by a refused redaction")
 		}
+
+		// A replaced state event that was redacted shows its redacted content
+		// as prev_content.
+		topic1 := relState(t, alice, roomID, "m.room.topic", map[string]any{"topic": "spam"})
+		relRedact(t, alice, roomID, topic1, http.StatusOK)
+		relState(t, alice, roomID, "m.room.topic", map[string]any{"topic": "fine"})
+		e := bob.MustDo("GET", fmt.Sprintf("%s/rooms/%s/state/m.room.topic?format=event", v3, url.PathEscape(roomID)), nil, http.StatusOK).Body
+		if prev, ok := dig(e, "unsigned", "prev_content").(map[string]any); !ok || len(prev) != 0 || dig(e, "unsigned", "replaces_state") != topic1 {
+			t.Errorf("topic after a redacted one: unsigned = %v; want prev_content {} replacing %s", dig(e, "unsigned"), topic1)
+		}
 	})
 }
 

@@ -22,6 +22,13 @@ import (
 //
 // Both follow history visibility: a child event or a replaced state event
 // the viewer may not see is neither shown nor counted.
+//
+// Aggregations are bundled wherever events are served, /sync included.
+// The spec asks for them in /sync when the timeline is limited; Synapse
+// bundles only then, to save the work. Bundling always is allowed, and a
+// client that receives the parent and its new children in one response
+// is told (spec: "Aggregations of child events") that the parent's
+// aggregation already counts them.
 
 // aggregatedRelTypes are the rel_types the server bundles.
 var aggregatedRelTypes = []string{"m.replace", "m.thread", "m.reference"}
@@ -87,23 +94,19 @@ func (s *Service) addPrevState(ctx context.Context, evs []*Stored, out []ClientE
 	}
 	prevIDs := make([]string, 0, len(replaced))
 	for _, p := range replaced {
-		prevIDs = append(prevIDs, p)
+		prevIDs = append(prevIDs, p.EventID)
 	}
 	prevs, err := s.Events(ctx, prevIDs)
 	if err != nil {
 		return err
 	}
-	redacted, err := s.db.RedactionsOf(ctx, prevIDs)
-	if err != nil {
-		return err
-	}
 	for i, e := range evs {
-		pid, ok := replaced[e.EventID()]
+		r, ok := replaced[e.EventID()]
 		if !ok {
 			continue
 		}
-		out[i].Unsigned["replaces_state"] = pid
-		prev := prevs[pid]
+		out[i].Unsigned["replaces_state"] = r.EventID
+		prev := prevs[r.EventID]
 		if prev == nil {
 			continue
 		}
@@ -115,7 +118,7 @@ func (s *Service) addPrevState(ctx context.Context, evs []*Stored, out []ClientE
 			continue
 		}
 		pe := prev.Event
-		if _, ok := redacted[pid]; ok {
+		if r.Redacted {
 			pe = pe.Redact()
 		}
 		out[i].Unsigned["prev_content"] = pe.Content()

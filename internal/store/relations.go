@@ -86,22 +86,28 @@ func (db *DB) ChildRelations(ctx context.Context, roomID string, parents, relTyp
 	return out, nil
 }
 
-// ReplacedState returns, for each state event among ids, the ID of the
-// state event it replaced: the previous event of the same room, type and
-// state key. Events that replaced nothing are left out.
+// Replaced is the state event another replaced.
+type Replaced struct {
+	EventID  string
+	Redacted bool
+}
+
+// ReplacedState returns, for each state event among ids, the state event
+// it replaced: the previous event of the same room, type and state key.
+// Events that replaced nothing are left out.
 //
 // Like StateIDsAt this is exact while a room's events form a chain; with
 // federation, the replaced event must be recorded from the state at the
 // event when it is stored.
-func (db *DB) ReplacedState(ctx context.Context, ids []string) (map[string]string, error) {
-	out := map[string]string{}
+func (db *DB) ReplacedState(ctx context.Context, ids []string) (map[string]Replaced, error) {
+	out := map[string]Replaced{}
 	for start := 0; start < len(ids); start += chunkSize {
 		chunk := ids[start:min(start+chunkSize, len(ids))]
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := db.read.QueryContext(ctx, `SELECT e.event_id, p.event_id FROM events e
+		rows, err := db.read.QueryContext(ctx, `SELECT e.event_id, p.event_id, p.redacted_by IS NOT NULL FROM events e
 			JOIN events p ON p.stream_pos = (SELECT MAX(x.stream_pos) FROM events x
 				WHERE x.room_id = e.room_id AND x.type = e.type AND x.state_key = e.state_key AND x.stream_pos < e.stream_pos)
 			WHERE e.event_id IN (`+inList(1, len(chunk))+`) AND e.state_key IS NOT NULL`, args...)
@@ -109,12 +115,13 @@ func (db *DB) ReplacedState(ctx context.Context, ids []string) (map[string]strin
 			return nil, err
 		}
 		for rows.Next() {
-			var id, prev string
-			if err := rows.Scan(&id, &prev); err != nil {
+			var id string
+			var r Replaced
+			if err := rows.Scan(&id, &r.EventID, &r.Redacted); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			out[id] = prev
+			out[id] = r
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
