@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 )
 
 // Send-to-device messaging (spec: "Send-to-Device messaging"). A request
@@ -47,33 +49,63 @@ func (db *DB) SendToDevice(ctx context.Context, sender, senderDevice, txnID, typ
 		sent = true
 		total := 0
 		reached := map[string]bool{}
-		for _, wildcard := range []bool{false, true} {
-			for _, t := range targets {
-				if (t.DeviceID == "*") != wildcard {
-					continue
+		count := func(users []string) error {
+			for _, u := range users {
+				if !reached[u] {
+					reached[u] = true
+					recipients = append(recipients, u)
 				}
-				q := `INSERT INTO e2e_to_device (user_id, device_id, stream_pos, sender, type, content)
-					SELECT user_id, device_id, CAST($1 AS BIGINT), $2, $3, $4 FROM devices WHERE user_id = $5 AND device_id = $6
-					ON CONFLICT DO NOTHING`
-				args := []any{pos, sender, typ, string(t.Content), t.UserID, t.DeviceID}
-				if wildcard {
-					q = `INSERT INTO e2e_to_device (user_id, device_id, stream_pos, sender, type, content)
-						SELECT user_id, device_id, CAST($1 AS BIGINT), $2, $3, $4 FROM devices WHERE user_id = $5
-						ON CONFLICT DO NOTHING`
-					args = args[:5]
+			}
+			if total += len(users); total > maxDevices {
+				return ErrTooManyRecipients
+			}
+			return nil
+		}
+		// Named devices, a hundred per statement.
+		var named []ToDeviceTarget
+		for _, t := range targets {
+			if t.DeviceID != "*" {
+				named = append(named, t)
+			}
+		}
+		for start := 0; start < len(named); start += 100 {
+			chunk := named[start:min(start+100, len(named))]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO e2e_to_device (user_id, device_id, stream_pos, sender, type, content)
+				SELECT d.user_id, d.device_id, CAST($1 AS BIGINT), $2, $3, v.column3 FROM (VALUES `)
+			args := []any{pos, sender, typ}
+			for i, t := range chunk {
+				if i > 0 {
+					q.WriteByte(',')
 				}
-				res, err := tx.ExecContext(ctx, q, args...)
-				if err != nil {
-					return err
-				}
-				n, _ := res.RowsAffected()
-				if total += int(n); total > maxDevices {
-					return ErrTooManyRecipients
-				}
-				if n > 0 && !reached[t.UserID] {
-					reached[t.UserID] = true
-					recipients = append(recipients, t.UserID)
-				}
+				n := len(args)
+				fmt.Fprintf(&q, "($%d, $%d, $%d)", n+1, n+2, n+3)
+				args = append(args, t.UserID, t.DeviceID, string(t.Content))
+			}
+			// WHERE true: SQLite needs it to read ON CONFLICT as the upsert.
+			q.WriteString(`) AS v JOIN devices d ON d.user_id = v.column1 AND d.device_id = v.column2 WHERE true
+				ON CONFLICT DO NOTHING RETURNING user_id`)
+			users, err := queryStrings(ctx, tx, q.String(), args...)
+			if err != nil {
+				return err
+			}
+			if err := count(users); err != nil {
+				return err
+			}
+		}
+		// "*": every device of the user that has no message yet.
+		for _, t := range targets {
+			if t.DeviceID != "*" {
+				continue
+			}
+			users, err := queryStrings(ctx, tx, `INSERT INTO e2e_to_device (user_id, device_id, stream_pos, sender, type, content)
+				SELECT user_id, device_id, CAST($1 AS BIGINT), $2, $3, $4 FROM devices WHERE user_id = $5
+				ON CONFLICT DO NOTHING RETURNING user_id`, pos, sender, typ, string(t.Content), t.UserID)
+			if err != nil {
+				return err
+			}
+			if err := count(users); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -139,4 +171,22 @@ func (db *DB) AckToDevice(ctx context.Context, userID, deviceID string, upto int
 			userID, deviceID, upto)
 		return err
 	})
+}
+
+// queryStrings runs a query in tx that returns one text column.
+func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
