@@ -540,11 +540,25 @@ func (a *API) strippedState(ctx context.Context, roomID, userID string, pos int6
 	if err != nil {
 		return nil, err
 	}
-	out := []strippedEvent{}
+	var stored []*rooms.Stored
 	for _, id := range list {
 		if e := evs[id]; e != nil {
-			out = append(out, strippedEvent{Content: e.Content(), Sender: e.Sender(), StateKey: *e.StateKey(), Type: e.Type()})
+			stored = append(stored, e)
 		}
+	}
+	// Formatted for clients first, so that a redacted name or topic is
+	// served redacted here too.
+	formatted, err := a.rooms.ClientEvents(ctx, stored, req0(userID), false)
+	if err != nil {
+		return nil, err
+	}
+	out := []strippedEvent{}
+	for _, e := range formatted {
+		out = append(out, strippedEvent{Content: e.Content, Sender: e.Sender, StateKey: *e.StateKey, Type: e.Type})
 	}
 	return out, nil
 }
+
+// req0 is a viewer with no device: stripped state carries no
+// transaction IDs.
+func req0(userID string) rooms.Viewer { return rooms.Viewer{UserID: userID} }
