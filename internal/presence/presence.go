@@ -61,8 +61,10 @@ const (
 	reapInterval = 5 * time.Second
 )
 
-// MaxStatusMsgLen caps status_msg, in bytes. The spec sets no limit and
-// Synapse has none; a status is a line of text, not a document.
+// MaxStatusMsgLen caps status_msg, in bytes. NOTSPEC: the spec sets no
+// limit and Synapse has none, but every presence change is copied to
+// everyone sharing a room with the user: a status is a line of text, not
+// a document.
 const MaxStatusMsgLen = 1024
 
 // Notifier wakes waiting /syncs (syncapi.Notifier).
