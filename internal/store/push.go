@@ -35,8 +35,15 @@ type PushAction struct {
 const pushBatch = 32
 
 // storeTx stores the push outcome of event e at pos; appendEventTx calls
-// it. A nil outcome (an event nobody evaluated) stores nothing.
+// it. A nil outcome (an event nobody evaluated) stores nothing. A
+// redaction removes the notifications of the event it redacts, as Synapse
+// does: what was redacted no longer counts as unread.
 func (p *PushOutcome) storeTx(ctx context.Context, tx *sql.Tx, e *NewEvent, pos int64) error {
+	if e.Redacts != "" {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM push_actions WHERE event_id = $1 AND room_id = $2`, e.Redacts, e.RoomID); err != nil {
+			return fmt.Errorf("store: push actions of a redacted event: %w", err)
+		}
+	}
 	if p == nil {
 		return nil
 	}

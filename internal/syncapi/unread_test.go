@@ -242,3 +242,30 @@ func TestIgnoredSenderDoesNotNotify(t *testing.T) {
 		})
 	}
 }
+
+// TestRedactionClearsNotification: a redacted message no longer counts as
+// unread (as in Synapse), and is gone from /notifications.
+func TestRedactionClearsNotification(t *testing.T) {
+	for _, engine := range testserver.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			srv := testserver.Start(t, engine, nil)
+			alice := srv.Register(t, "alice", "password1")
+			bob := srv.Register(t, "bob", "password1")
+			roomID := pushRoom(t, alice, "public_chat", bob)
+			e1 := pushSend(t, bob, roomID, "m.room.message", map[string]any{"msgtype": "m.text", "body": "oops",
+				"m.mentions": map[string]any{"user_ids": []string{alice.UserID}}})
+			pushText(t, bob, roomID, "fine")
+			if got, _ := roomCounts(t, alice, roomID, ""); got != "2/1" {
+				t.Fatalf("counts = %s; want 2/1", got)
+			}
+			bob.MustDo("PUT", fmt.Sprintf("/_matrix/client/v3/rooms/%s/redact/%s/r1", url.PathEscape(roomID), url.PathEscape(e1)), map[string]any{}, 200)
+			if got, _ := roomCounts(t, alice, roomID, ""); got != "1/0" {
+				t.Fatalf("counts after the redaction = %s; want 1/0", got)
+			}
+			n := alice.MustDo("GET", "/_matrix/client/v3/notifications", nil, 200)
+			if list := n.Body["notifications"].([]any); len(list) != 1 {
+				t.Fatalf("notifications after the redaction = %s; want one", n.Raw)
+			}
+		})
+	}
+}

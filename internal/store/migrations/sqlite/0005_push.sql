@@ -26,6 +26,7 @@ CREATE TABLE push_actions (
     PRIMARY KEY (user_id, room_id, stream_pos)
 );
 CREATE INDEX push_actions_user ON push_actions(user_id, stream_pos);
+CREATE INDEX push_actions_event ON push_actions(event_id); -- redactions remove them
 
 -- The latest receipt of each type per user and thread ('' for unthreaded
 -- receipts). stream_pos is the receipt's own position, for /sync;
