@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"chappe.eu/chappe/internal/filter"
 	"chappe.eu/chappe/internal/httpapi"
@@ -269,23 +270,34 @@ func (a *API) search(w http.ResponseWriter, r *http.Request, s *Session) error {
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"search_categories": map[string]any{"room_events": out}})
 }
 
-// storeSearch turns the request into the store's search: the filter's
-// rooms (and, like Synapse, the rooms they were upgraded from) and
-// senders, the group a next_batch continues, and the bound position.
+// storeSearch turns the request into the store's search: the rooms the
+// user may search (SearchScope) that the filter's rooms (with, as in
+// Synapse, the rooms they were upgraded from) and not_rooms let through,
+// its senders, the group a next_batch continues, and the bound position.
 func (a *API) storeSearch(ctx context.Context, rs *roomSearch, userID string, now int64) (store.EventSearch, error) {
 	f := &rs.filter
-	q := store.EventSearch{
-		UserID: userID, Query: rs.query, Types: rs.types, ByRank: rs.byRank, Upto: now,
-		Rooms: storableOnly(f.Rooms), NotRooms: storableOnly(f.NotRooms),
-		Senders: storableOnly(f.Senders), NotSenders: storableOnly(f.NotSenders),
+	q := store.EventSearch{Query: rs.query, Types: rs.types, ByRank: rs.byRank, Upto: now,
+		Senders: storableOnly(f.Senders), NotSenders: storableOnly(f.NotSenders)}
+	scope, err := a.db.SearchScope(ctx, userID)
+	if err != nil {
+		return q, err
 	}
-	if q.Rooms != nil {
-		for _, id := range q.Rooms {
+	inScope := make(map[string]bool, len(scope))
+	for _, r := range scope {
+		inScope[r.RoomID] = true
+	}
+	var rooms []string
+	if f.Rooms != nil {
+		rooms = []string{}
+		for _, id := range f.Rooms {
+			if !inScope[id] {
+				continue // nothing to search there, nor in its predecessors
+			}
 			prev, err := a.predecessors(ctx, id)
 			if err != nil {
 				return q, err
 			}
-			q.Rooms = append(q.Rooms, prev...)
+			rooms = append(append(rooms, id), prev...)
 		}
 	}
 	if t := rs.token; t != nil {
@@ -293,9 +305,14 @@ func (a *API) storeSearch(ctx context.Context, rs *roomSearch, userID string, no
 		q.After = &store.SearchCursor{Rank: t.Rank, Pos: t.Pos}
 		switch t.Group {
 		case "room_id":
-			q.Rooms = narrow(q.Rooms, t.Key)
+			rooms = narrow(rooms, t.Key)
 		case "sender":
 			q.Senders = narrow(q.Senders, t.Key)
+		}
+	}
+	for _, r := range scope {
+		if (rooms == nil || slices.Contains(rooms, r.RoomID)) && !slices.Contains(f.NotRooms, r.RoomID) {
+			q.Scope = append(q.Scope, r)
 		}
 	}
 	return q, nil

@@ -74,7 +74,7 @@ func srchDo(c *testserver.Client, criteria map[string]any, nextBatch string) *te
 
 // srchMust is srchDo that fails the test unless the answer is 200, and
 // returns search_categories.room_events.
-func srchMust(t *testing.T, c *testserver.Client, criteria map[string]any, nextBatch string) map[string]any {
+func srchMust(t testing.TB, c *testserver.Client, criteria map[string]any, nextBatch string) map[string]any {
 	t.Helper()
 	r := srchDo(c, criteria, nextBatch)
 	if r.Status != http.StatusOK {

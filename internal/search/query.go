@@ -24,8 +24,10 @@ var ErrTooManyItems = errors.New("search: too many words in the search term")
 //	martians or men   either (OR binds looser than the implicit AND)
 //	martians -men     martians, but not men
 //
-// Every word, and the last word of a phrase, matches as a prefix. A word
-// that folds into several tokens ("e-mail", "l'été") is a phrase.
+// Every word, and the last word of a phrase, matches as a prefix, unless
+// it is a single letter or digit (which would match most messages): "a"
+// matches the word "a" only. A word that folds into several tokens
+// ("e-mail", "l'été") is a phrase.
 type Query struct {
 	term  string
 	items []item
@@ -33,9 +35,14 @@ type Query struct {
 
 type item struct {
 	tokens []string // a phrase when more than one
+	prefix bool     // the last token matches as a prefix
 	not    bool
 	or     bool // joined to the positive item before it with OR
 }
+
+// minPrefixBytes is the shortest token that matches as a prefix: one
+// ASCII character is too short, one CJK character (3 bytes) is not.
+const minPrefixBytes = 2
 
 // Parse parses a search term. A term without any word yields a query that
 // matches nothing (Empty reports it).
@@ -47,7 +54,7 @@ func Parse(term string) (*Query, error) {
 		if len(toks) == 0 {
 			return
 		}
-		it := item{tokens: toks, not: not}
+		it := item{tokens: toks, not: not, prefix: len(toks[len(toks)-1]) >= minPrefixBytes}
 		if !not {
 			it.or = pendingOr && q.hasPositive()
 			pendingOr = false
@@ -112,25 +119,34 @@ func (q *Query) Empty() bool { return !q.hasPositive() }
 // only letters and digits, so quoting them is enough to keep FTS5's
 // syntax out of the user's hands. Empty queries return "".
 func (q *Query) FTS5() string {
-	return q.render(func(tokens []string) string { return `"` + strings.Join(tokens, " ") + `"*` },
-		" AND ", " OR ", " NOT ")
+	return q.render(func(it item) string {
+		s := `"` + strings.Join(it.tokens, " ") + `"`
+		if it.prefix {
+			s += "*"
+		}
+		return s
+	}, " AND ", " OR ", " NOT ")
 }
 
 // TSQuery returns the query for PostgreSQL's to_tsquery('simple', ...).
 // Empty queries return "".
 func (q *Query) TSQuery() string {
-	return q.render(func(tokens []string) string {
-		quoted := make([]string, len(tokens))
-		for i, t := range tokens {
+	return q.render(func(it item) string {
+		quoted := make([]string, len(it.tokens))
+		for i, t := range it.tokens {
 			quoted[i] = "'" + t + "'"
 		}
-		return strings.Join(quoted, " <-> ") + ":*"
+		s := strings.Join(quoted, " <-> ")
+		if it.prefix {
+			s += ":*"
+		}
+		return s
 	}, " & ", " | ", " & !")
 }
 
 // render writes (p1 AND p2 OR p3) NOT n1 NOT n2: the negated items apply
 // to the whole positive expression, on both engines alike.
-func (q *Query) render(operand func([]string) string, and, or, not string) string {
+func (q *Query) render(operand func(item) string, and, or, not string) string {
 	if q.Empty() {
 		return ""
 	}
@@ -149,13 +165,13 @@ func (q *Query) render(operand func([]string) string, and, or, not string) strin
 			}
 		}
 		first = false
-		b.WriteString(operand(it.tokens))
+		b.WriteString(operand(it))
 	}
 	b.WriteString(")")
 	for _, it := range q.items {
 		if it.not {
 			b.WriteString(not)
-			b.WriteString("(" + operand(it.tokens) + ")")
+			b.WriteString("(" + operand(it) + ")")
 		}
 	}
 	return b.String()
@@ -175,7 +191,7 @@ func (q *Query) Rank(text string) float64 {
 		if it.not {
 			continue
 		}
-		if n := occurrences(toks, it.tokens); n > 0 {
+		if n := occurrences(toks, it.tokens, it.prefix); n > 0 {
 			score += 1 + math.Log(float64(n))
 		}
 	}
@@ -183,8 +199,8 @@ func (q *Query) Rank(text string) float64 {
 }
 
 // occurrences counts where phrase occurs in toks, its last token as a
-// prefix.
-func occurrences(toks, phrase []string) int {
+// prefix if prefix is set.
+func occurrences(toks, phrase []string, prefix bool) int {
 	n := 0
 	last := len(phrase) - 1
 outer:
@@ -194,7 +210,7 @@ outer:
 				continue outer
 			}
 		}
-		if strings.HasPrefix(toks[i+last], phrase[last]) {
+		if t := toks[i+last]; t == phrase[last] || prefix && strings.HasPrefix(t, phrase[last]) {
 			n++
 		}
 	}
@@ -230,7 +246,7 @@ func (q *Query) matchesToken(tok string) bool {
 			continue
 		}
 		last := len(it.tokens) - 1
-		if strings.HasPrefix(tok, it.tokens[last]) {
+		if tok == it.tokens[last] || it.prefix && strings.HasPrefix(tok, it.tokens[last]) {
 			return true
 		}
 		for _, t := range it.tokens[:last] {

@@ -82,14 +82,16 @@ var queryTests = []struct {
 	{"Martians MEN", `("martians"* AND "men"*)`, `('martians':* & 'men':*)`},
 	{"martians or men", `("martians"* OR "men"*)`, `('martians':* | 'men':*)`},
 	{"or martians", `("martians"*)`, `('martians':*)`},
-	{"a and b", `("a"* AND "b"*)`, `('a':* & 'b':*)`},
+	{"a and b", `("a" AND "b")`, `('a' & 'b')`},
+	{"ab 東", `("ab"* AND "東"*)`, `('ab':* & '東':*)`},
 	{"martians -men", `("martians"*) NOT ("men"*)`, `('martians':*) & !('men':*)`},
 	{`"martian men" land`, `("martian men"* AND "land"*)`, `('martian' <-> 'men':* & 'land':*)`},
 	{`-"bad news" good`, `("good"*) NOT ("bad news"*)`, `('good':*) & !('bad' <-> 'news':*)`},
 	{`e-mail`, `("e mail"*)`, `('e' <-> 'mail':*)`},
 	{`"unterminated phrase`, `("unterminated phrase"*)`, `('unterminated' <-> 'phrase':*)`},
-	{`a "" -"" - b`, `("a"* AND "b"*)`, `('a':* & 'b':*)`},
-	{`x' OR 1=1; "--`, `("x"* OR "1 1"*)`, `('x':* | '1' <-> '1':*)`},
+	{`a "" -"" - b`, `("a" AND "b")`, `('a' & 'b')`},
+	{`x' OR 1=1; "--`, `("x" OR "1 1")`, `('x' | '1' <-> '1')`},
+	{`"big a"`, `("big a")`, `('big' <-> 'a')`},
 	{`Élysée`, `("elysee"*)`, `('elysee':*)`},
 }
 
@@ -128,6 +130,9 @@ func TestRank(t *testing.T) {
 	}
 	if a, b := q.Rank("apple pie"), q.Rank("apple pie"); a != b {
 		t.Errorf("Rank is not deterministic: %v, %v", a, b)
+	}
+	if a, _ := Parse("a"); a.Rank("apple a") != a.Rank("bob a") {
+		t.Errorf("one letter matched as a prefix: Rank(apple a) = %v, Rank(bob a) = %v", a.Rank("apple a"), a.Rank("bob a"))
 	}
 	phrase, _ := Parse(`"martian men"`)
 	if got := phrase.Rank("the men of martian origin"); got != 0 {

@@ -49,6 +49,15 @@ func searchRoom(t *testing.T, db *store.DB, room string, bodies ...string) []str
 	return ids
 }
 
+func searchScope(t *testing.T, db *store.DB, userID string) []store.SearchRoom {
+	t.Helper()
+	scope, err := db.SearchScope(context.Background(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return scope
+}
+
 func searchIDs(t *testing.T, db *store.DB, s store.EventSearch) []string {
 	t.Helper()
 	hits, err := db.SearchEvents(context.Background(), s)
@@ -90,7 +99,7 @@ func TestSearchBackfill(t *testing.T) {
 				}
 			}
 			q, _ := search.Parse("plum")
-			s := store.EventSearch{UserID: "@alice:x", Query: q, Types: []string{"m.room.message"}, Upto: 1 << 40, Limit: 10}
+			s := store.EventSearch{Scope: searchScope(t, db, "@alice:x"), Query: q, Types: []string{"m.room.message"}, Upto: 1 << 40, Limit: 10}
 			want := []string{ids[2], ids[0]}
 			if got := searchIDs(t, db, s); !reflect.DeepEqual(got, want) {
 				t.Fatalf("search as written = %v; want %v", got, want)
@@ -136,7 +145,7 @@ func TestSearchEventsPaging(t *testing.T) {
 			searchRoom(t, db, "!later:x", "fig after the search began")
 			q, _ := search.Parse("fig")
 			for _, byRank := range []bool{true, false} {
-				s := store.EventSearch{UserID: "@bob:x", Query: q, Types: []string{"m.room.message"}, Upto: upto, ByRank: byRank, Limit: 7}
+				s := store.EventSearch{Scope: searchScope(t, db, "@bob:x"), Query: q, Types: []string{"m.room.message"}, Upto: upto, ByRank: byRank, Limit: 7}
 				seen := map[string]bool{}
 				var last float64 = 1e9
 				for page := 0; ; page++ {

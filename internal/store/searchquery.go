@@ -1,27 +1,60 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"chappe.eu/chappe/internal/search"
 )
 
-// EventSearch is one page of a full-text search of room events on behalf
-// of one user. It searches the rooms the user has a membership in and has
-// not forgotten: all of a room they are joined to, and, of any other,
-// the events up to their current membership event (their leave, kick or
-// ban). History visibility is the caller's to apply to each hit: this is
-// only a bound that keeps later events out of the results and the count.
+// SearchRoom is a room a user may search, and up to where.
+type SearchRoom struct {
+	RoomID string
+	Upto   int64 // only events at or before this position; 0: no bound
+}
+
+// SearchScope returns the rooms a user may search: those they have a
+// membership in and have not forgotten; all of a room they are joined to,
+// and of any other the events up to their current membership event
+// (their leave, kick or ban). History visibility is the caller's to
+// apply to each hit: the scope only keeps later events out of the results
+// and the count.
+func (db *DB) SearchScope(ctx context.Context, userID string) ([]SearchRoom, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT m.room_id, m.membership, m.stream_pos FROM current_state m
+		WHERE m.type = 'm.room.member' AND m.state_key = $1
+		AND NOT EXISTS (SELECT 1 FROM forgotten_rooms f WHERE f.user_id = $1 AND f.room_id = m.room_id)`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []SearchRoom
+	for rows.Next() {
+		var r SearchRoom
+		var membership sql.NullString
+		if err := rows.Scan(&r.RoomID, &membership, &r.Upto); err != nil {
+			return nil, err
+		}
+		if membership.String == "join" {
+			r.Upto = 0
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// EventSearch is one page of a full-text search of room events.
 type EventSearch struct {
-	UserID string
-	Query  *search.Query
+	Query *search.Query
+	// Scope is the rooms to search (see SearchScope); none matches nothing.
+	Scope []SearchRoom
 	// Types are the searchable event types to match; none matches nothing.
 	Types []string
-	// Nil lists do not restrict; non-nil ones do (as filters do).
-	Rooms, NotRooms     []string
+	// Senders, if not nil, is the only senders to match.
 	Senders, NotSenders []string
 	// Upto excludes events after this position, so that the pages of one
 	// search see the same events however many arrive meanwhile.
@@ -62,35 +95,52 @@ func (a *sqlArgs) list(vs []string) string {
 	return strings.Join(ph, ", ")
 }
 
-// searchFrom returns the FROM and WHERE clauses of a search, and the
-// engine's rank of a row's document (column s.body on SQLite, s.vector
-// on PostgreSQL, named by doc).
-func (db *DB) searchFrom(s *EventSearch, a *sqlArgs) (from string, rank func(doc string) string) {
-	user := a.add(s.UserID)
+// allSearchTypes is every type the index holds: a search of all of them
+// needs no type condition.
+var allSearchTypes = []string{"m.room.message", "m.room.name", "m.room.topic"}
+
+// searchFrom returns the FROM and WHERE clauses that select the matching
+// rows of event_search (as s), and the engine's rank of a row. The scan
+// touches event_search alone where it can: the rooms and their bounds are
+// a list in the query rather than a join per row, and events is joined
+// only to filter by type or sender (redacted events have no row).
+func (db *DB) searchFrom(s *EventSearch, a *sqlArgs) (from string, rank func() string) {
 	var b strings.Builder
 	var match string
+	pos := "s.stream_pos"
 	if db.Engine == SQLite {
+		pos = "event_search_fts.rowid" // lets FTS5 skip what is out of range
 		q, term := a.add(s.Query.FTS5()), a.add(s.Query.Term())
 		b.WriteString(`FROM event_search_fts JOIN event_search s ON s.stream_pos = event_search_fts.rowid`)
 		match = "event_search_fts MATCH " + q
-		rank = func(doc string) string { return "chappe_search_rank(" + doc + ", " + term + ")" }
+		rank = func() string { return "chappe_search_rank(s.body, " + term + ")" }
 	} else {
 		q := a.add(s.Query.TSQuery())
 		b.WriteString(`FROM event_search s`)
 		match = "s.vector @@ to_tsquery('simple', " + q + ")"
-		rank = func(doc string) string { return "ts_rank_cd(" + doc + ", to_tsquery('simple', " + q + "))::float8" }
+		rank = func() string { return "ts_rank_cd(s.vector, to_tsquery('simple', " + q + "))::float8" }
 	}
-	fmt.Fprintf(&b, ` JOIN events e ON e.stream_pos = s.stream_pos
-		JOIN current_state m ON m.room_id = s.room_id AND m.type = 'm.room.member' AND m.state_key = %s
-		WHERE %s AND e.redacted_by IS NULL AND s.stream_pos <= %s
-		AND (m.membership = 'join' OR s.stream_pos <= m.stream_pos)
-		AND NOT EXISTS (SELECT 1 FROM forgotten_rooms f WHERE f.user_id = %s AND f.room_id = s.room_id)
-		AND e.type IN (%s)`, user, match, a.add(s.Upto), user, a.list(s.Types))
-	if s.Rooms != nil {
-		fmt.Fprintf(&b, " AND s.room_id IN (%s)", a.list(s.Rooms))
+	filterTypes := !sameSet(s.Types, allSearchTypes)
+	if filterTypes || s.Senders != nil || len(s.NotSenders) > 0 {
+		b.WriteString(` JOIN events e ON e.stream_pos = s.stream_pos`)
 	}
-	if len(s.NotRooms) > 0 {
-		fmt.Fprintf(&b, " AND s.room_id NOT IN (%s)", a.list(s.NotRooms))
+	fmt.Fprintf(&b, " WHERE %s AND %s <= %s AND (", match, pos, a.add(s.Upto))
+	var unbounded []string
+	or := ""
+	for _, r := range s.Scope {
+		if r.Upto == 0 {
+			unbounded = append(unbounded, r.RoomID)
+			continue
+		}
+		fmt.Fprintf(&b, "%s(s.room_id = %s AND s.stream_pos <= %s)", or, a.add(r.RoomID), a.add(r.Upto))
+		or = " OR "
+	}
+	if len(unbounded) > 0 {
+		fmt.Fprintf(&b, "%ss.room_id IN (%s)", or, a.list(unbounded))
+	}
+	b.WriteString(")")
+	if filterTypes {
+		fmt.Fprintf(&b, " AND e.type IN (%s)", a.list(s.Types))
 	}
 	if s.Senders != nil {
 		fmt.Fprintf(&b, " AND e.sender IN (%s)", a.list(s.Senders))
@@ -101,47 +151,65 @@ func (db *DB) searchFrom(s *EventSearch, a *sqlArgs) (from string, rank func(doc
 	return b.String(), rank
 }
 
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
 // empty reports whether the search can match nothing, in which case no
 // query is sent (an IN () list is a syntax error).
 func (s *EventSearch) empty() bool {
-	return s.Query == nil || s.Query.Empty() || len(s.Types) == 0 ||
-		(s.Rooms != nil && len(s.Rooms) == 0) || (s.Senders != nil && len(s.Senders) == 0)
+	return s.Query == nil || s.Query.Empty() || len(s.Types) == 0 || len(s.Scope) == 0 ||
+		(s.Senders != nil && len(s.Senders) == 0)
 }
 
 // SearchEvents returns the next s.Limit hits of a search, best first (by
 // rank, then most recent) or most recent first. Paging with the last
 // hit's cursor neither skips nor repeats a hit: ranks depend only on the
 // event's text and the query, and s.Upto keeps newer events out.
+//
+// In recent order SQLite walks the full-text index newest first and stops
+// at the page's end, so the cost is the page's, however common the word;
+// rank order must rank every match.
 func (db *DB) SearchEvents(ctx context.Context, s EventSearch) ([]SearchHit, error) {
 	if s.empty() || s.Limit <= 0 {
 		return nil, nil
 	}
 	var a sqlArgs
 	from, rank := db.searchFrom(&s, &a)
-	doc := "s.body"
-	if db.Engine == Postgres {
-		doc = "s.vector"
-	}
-	var q string
+	var inner string
 	if s.ByRank {
 		keyset := ""
 		if s.After != nil {
 			r, p := a.add(s.After.Rank), a.add(s.After.Pos)
 			keyset = fmt.Sprintf("WHERE r.rank < %s OR (r.rank = %s AND r.pos < %s)", r, r, p)
 		}
-		q = fmt.Sprintf(`SELECT r.pos, r.event_id, r.room_id, r.rank FROM (
-			SELECT s.stream_pos AS pos, e.event_id AS event_id, s.room_id AS room_id, %s AS rank %s) r
-			%s ORDER BY r.rank DESC, r.pos DESC LIMIT %s`, rank(doc), from, keyset, a.add(s.Limit))
+		inner = fmt.Sprintf(`SELECT r.pos, r.room_id, r.rank FROM (
+			SELECT s.stream_pos AS pos, s.room_id AS room_id, %s AS rank %s) r
+			%s ORDER BY r.rank DESC, r.pos DESC LIMIT %s`, rank(), from, keyset, a.add(s.Limit))
 	} else {
+		pos := "s.stream_pos"
+		if db.Engine == SQLite {
+			pos = "event_search_fts.rowid" // ordered by the index itself
+		}
 		keyset := ""
 		if s.After != nil {
-			keyset = " AND s.stream_pos < " + a.add(s.After.Pos)
+			keyset = fmt.Sprintf(" AND %s < %s", pos, a.add(s.After.Pos))
 		}
-		// The rank is computed for the page only, not for every match.
-		q = fmt.Sprintf(`SELECT r.pos, r.event_id, r.room_id, %s FROM (
-			SELECT s.stream_pos AS pos, e.event_id AS event_id, s.room_id AS room_id, %s AS doc %s%s
-			ORDER BY s.stream_pos DESC LIMIT %s) r ORDER BY r.pos DESC`, rank("r.doc"), doc, from, keyset, a.add(s.Limit))
+		inner = fmt.Sprintf(`SELECT s.stream_pos AS pos, s.room_id AS room_id, %s AS rank %s%s ORDER BY %s DESC LIMIT %s`,
+			rank(), from, keyset, pos, a.add(s.Limit))
 	}
+	// The event IDs for the page only; a redacted event that somehow kept
+	// its row is still left out.
+	q := `SELECT h.pos, e.event_id, h.room_id, h.rank FROM (` + inner + `) h
+		JOIN events e ON e.stream_pos = h.pos WHERE e.redacted_by IS NULL`
 	rows, err := db.read.QueryContext(ctx, q, a...)
 	if err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
@@ -155,7 +223,17 @@ func (db *DB) SearchEvents(ctx context.Context, s EventSearch) ([]SearchHit, err
 		}
 		out = append(out, h)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// The join may have lost the inner order.
+	slices.SortFunc(out, func(x, y SearchHit) int {
+		if s.ByRank && x.Rank != y.Rank {
+			return cmp.Compare(y.Rank, x.Rank)
+		}
+		return cmp.Compare(y.Pos, x.Pos)
+	})
+	return out, nil
 }
 
 // CountSearchEvents counts the hits of a search from its start, before
