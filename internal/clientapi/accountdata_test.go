@@ -355,3 +355,23 @@ func TestUserDataBadInput(t *testing.T) {
 		}
 	})
 }
+
+// A left room's entry in /sync carries its account data too.
+func TestLeftRoomAccountData(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		srv := start(t, engine, nil)
+		alice := srv.Register(t, "alice", password)
+		bob := srv.Register(t, "bob", password)
+		roomID := udRoom(t, bob, alice)
+		alice.MustDo("PUT", udPath(alice, roomID, "/tags/u.old"), map[string]any{}, http.StatusOK)
+		alice.MustDo("POST", v3+"/rooms/"+url.PathEscape(roomID)+"/leave", map[string]any{}, http.StatusOK)
+		r := udSync(t, alice, "", "filter="+url.QueryEscape(`{"room":{"include_leave":true}}`))
+		leave, _ := r.Body["rooms"].(map[string]any)["leave"].(map[string]any)
+		room, _ := leave[roomID].(map[string]any)
+		ad, _ := room["account_data"].(map[string]any)
+		got, _ := json.Marshal(ad["events"])
+		if want := `[{"content":{"tags":{"u.old":{}}},"type":"m.tag"}]`; string(got) != want {
+			t.Fatalf("left room account_data = %s; want %s\n%s", got, want, r.Raw)
+		}
+	})
+}

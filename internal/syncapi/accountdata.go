@@ -26,14 +26,21 @@ func (a *API) accountDataSection(ctx context.Context, req *request, resp *respon
 }
 
 func (a *API) roomAccountDataSection(ctx context.Context, req *request, roomID string, jr *joinedRoom) (bool, error) {
-	added := false
+	n := len(jr.AccountData.Events)
+	jr.AccountData.Events = a.roomAccountData(req, roomID, jr.AccountData.Events)
+	return len(jr.AccountData.Events) > n, nil
+}
+
+// roomAccountData appends the room's account data changed in the
+// response's range that the filter lets through to evs. Left rooms carry
+// it too.
+func (a *API) roomAccountData(req *request, roomID string, evs []any) []any {
 	for _, d := range req.accountData[roomID] {
 		if req.filter.Room.AccountData.MatchEvent(roomID, d.Type, "", nil) {
-			jr.AccountData.Events = append(jr.AccountData.Events, accountDataEvent(d))
-			added = true
+			evs = append(evs, accountDataEvent(d))
 		}
 	}
-	return added, nil
+	return evs
 }
 
 // accountDataByRoom is account data by room, "" for global.

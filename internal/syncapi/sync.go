@@ -327,6 +327,7 @@ func (a *API) syncRoom(ctx context.Context, req *request, resp *response, roomID
 			return false, err
 		}
 		lr := &leftRoom{AccountData: eventsList{Events: []any{}}}
+		lr.AccountData.Events = a.roomAccountData(req, roomID, lr.AccountData.Events) // accountdata.go
 		if err := a.fillRoom(ctx, req, vis, roomID, tl, initial || memThen != "join", &lr.Timeline, &lr.State); err != nil {
 			return false, err
 		}
