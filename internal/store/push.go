@@ -251,10 +251,14 @@ type UnreadCount struct {
 // the notification's thread ("Receiving notifications": the more recent of
 // m.read and m.read.private counts; a threaded receipt clears its thread).
 //
+// Only events up to position upto count, so that a /sync's counts match
+// the events it returns ("The updated notification count from a new event
+// MUST appear in the same /sync response as the event itself").
+//
 // It reads the notifications after the unthreaded mark; a client that only
 // ever sends threaded receipts makes it read their older, already read
 // notifications too.
-func (db *DB) UnreadCounts(ctx context.Context, userID, roomID string) ([]UnreadCount, error) {
+func (db *DB) UnreadCounts(ctx context.Context, userID, roomID string, upto int64) ([]UnreadCount, error) {
 	var unthreaded int64
 	err := db.read.QueryRowContext(ctx, `SELECT event_pos FROM read_marks WHERE user_id = $1 AND room_id = $2 AND thread_id = ''`,
 		userID, roomID).Scan(&unthreaded)
@@ -264,8 +268,9 @@ func (db *DB) UnreadCounts(ctx context.Context, userID, roomID string) ([]Unread
 	rows, err := db.read.QueryContext(ctx, `SELECT a.thread_id, COUNT(*), SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END)
 		FROM push_actions a LEFT JOIN read_marks m
 		ON m.user_id = a.user_id AND m.room_id = a.room_id AND m.thread_id = a.thread_id
-		WHERE a.user_id = $1 AND a.room_id = $2 AND a.stream_pos > $3 AND a.stream_pos > COALESCE(m.event_pos, 0)
-		GROUP BY a.thread_id`, userID, roomID, unthreaded)
+		WHERE a.user_id = $1 AND a.room_id = $2 AND a.stream_pos > $3 AND a.stream_pos <= $4
+		AND a.stream_pos > COALESCE(m.event_pos, 0)
+		GROUP BY a.thread_id`, userID, roomID, unthreaded, upto)
 	if err != nil {
 		return nil, err
 	}

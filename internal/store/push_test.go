@@ -39,7 +39,7 @@ func TestPushActionsAndReadMarks(t *testing.T) {
 			}
 			unread := func(user string) string {
 				t.Helper()
-				cs, err := db.UnreadCounts(ctx, user, room)
+				cs, err := db.UnreadCounts(ctx, user, room, 1<<40)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -58,6 +58,10 @@ func TestPushActionsAndReadMarks(t *testing.T) {
 				if got := unread(tt.user); got != tt.want {
 					t.Errorf("UnreadCounts(%s) = %s; want %s", tt.user, got, tt.want)
 				}
+			}
+			// Counts as of an earlier position leave later events out.
+			if cs, err := db.UnreadCounts(ctx, "@u0:x", room, p2-1); err != nil || len(cs) != 1 || cs[0].ThreadID != "main" {
+				t.Errorf("UnreadCounts(u0, upto %d) = %+v, %v; want main only", p2-1, cs, err)
 			}
 
 			// A threaded receipt clears its thread; one behind changes nothing.

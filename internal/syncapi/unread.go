@@ -16,7 +16,7 @@ func init() { globalSections = append(globalSections, (*API).unreadSection) }
 func (a *API) unreadSection(ctx context.Context, req *request, resp *response) (bool, error) {
 	threaded := req.filter.Room.Timeline.UnreadThreadNotifications
 	for roomID, jr := range resp.Rooms.Join {
-		counts, err := a.db.UnreadCounts(ctx, req.userID, roomID)
+		counts, err := a.db.UnreadCounts(ctx, req.userID, roomID, req.upto)
 		if err != nil {
 			return false, err
 		}
