@@ -141,27 +141,47 @@ func (a *API) setReceipt(ctx context.Context, userID, roomID, typ, thread string
 
 // setFullyRead moves the m.fully_read room account data to target. Like
 // Synapse, the marker only moves forward: an older event leaves it.
+//
+// The current marker's event is looked up before the transaction, not in
+// it: on PostgreSQL reads and writes share one pool, and a transaction
+// waiting for a second connection could starve it. The update then applies
+// only if the marker is still the one looked at, and retries otherwise.
 func (a *API) setFullyRead(ctx context.Context, userID, roomID string, target *rooms.Stored) error {
-	pos, err := a.db.UpdateAccountData(ctx, userID, roomID, "m.fully_read", func(old json.RawMessage) (json.RawMessage, error) {
-		var cur struct {
+	for range 3 {
+		cur, err := a.db.AccountDataOf(ctx, userID, roomID, "m.fully_read")
+		if err != nil && err != store.ErrNotFound {
+			return err
+		}
+		var marker struct {
 			EventID string `json:"event_id"`
 		}
-		if old != nil && json.Unmarshal(old, &cur) == nil && cur.EventID != "" {
-			evs, err := a.rooms.Events(ctx, []string{cur.EventID})
+		if cur != nil && json.Unmarshal(cur, &marker) == nil && marker.EventID != "" {
+			evs, err := a.rooms.Events(ctx, []string{marker.EventID})
 			if err != nil {
-				return nil, err
+				return err
 			}
-			if e := evs[cur.EventID]; e != nil && e.StreamPos >= target.StreamPos {
-				return nil, nil // not ahead of the current marker
+			if e := evs[marker.EventID]; e != nil && e.StreamPos >= target.StreamPos {
+				return nil // not ahead of the current marker
 			}
 		}
-		return json.Marshal(map[string]string{"event_id": target.EventID()})
-	})
-	if err != nil || pos == 0 {
-		return err
+		raced := false
+		pos, err := a.db.UpdateAccountData(ctx, userID, roomID, "m.fully_read", func(old json.RawMessage) (json.RawMessage, error) {
+			if string(old) != string(cur) {
+				raced = true
+				return nil, nil
+			}
+			return json.Marshal(map[string]string{"event_id": target.EventID()})
+		})
+		if err != nil {
+			return err
+		}
+		if raced {
+			continue
+		}
+		a.notify.NotifyUser(pos, userID)
+		return nil
 	}
-	a.notify.NotifyUser(pos, userID)
-	return nil
+	return nil // three concurrent moves in a row: the last one stands
 }
 
 func (a *API) postReadMarkers(w http.ResponseWriter, r *http.Request, s *Session) error {
