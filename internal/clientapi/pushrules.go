@@ -20,6 +20,9 @@ func (a *API) registerPush(rt *httpapi.Router, c string) {
 	const p = "/v3/pushrules/"
 	rt.Handle("GET", c+p+"{$}", a.authed(a.getPushRules))
 	rt.Handle("GET", c+p+"global/{$}", a.authed(a.getPushRulesGlobal))
+	// Not in the spec, served by Synapse, asked for by some clients.
+	rt.Handle("GET", c+p+"global", a.authed(a.getPushRulesGlobal))
+	rt.Handle("GET", c+p+"global/{kind}/{$}", a.authed(a.getPushRulesOfKind))
 	rt.Handle("GET", c+p+"global/{kind}/{ruleId}", a.authed(a.getPushRule))
 	rt.Handle("PUT", c+p+"global/{kind}/{ruleId}", a.authed(a.putPushRule))
 	rt.Handle("DELETE", c+p+"global/{kind}/{ruleId}", a.authed(a.deletePushRule))
@@ -56,6 +59,20 @@ func (a *API) getPushRulesGlobal(w http.ResponseWriter, r *http.Request, s *Sess
 		return err
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, u.Ruleset(s.UserID))
+}
+
+// getPushRulesOfKind lists the rules of one kind, as Synapse does for
+// GET /pushrules/global/{kind}/.
+func (a *API) getPushRulesOfKind(w http.ResponseWriter, r *http.Request, s *Session) error {
+	k, ok := push.ParseKind(r.PathValue("kind"))
+	if !ok {
+		return matrix.InvalidParam("Unknown push rule kind")
+	}
+	u, err := a.userRules(r, s.UserID)
+	if err != nil {
+		return err
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, u.Ruleset(s.UserID).Of(k))
 }
 
 // pathRule reads {kind} and {ruleId}.

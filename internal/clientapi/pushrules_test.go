@@ -58,6 +58,14 @@ func TestPushRulesDefaults(t *testing.T) {
 		if g := alice.MustDo("GET", pushRules, nil, 200); fmt.Sprint(g.Body["override"]) != fmt.Sprint(global["override"]) {
 			t.Errorf("GET /pushrules/global/ differs from /pushrules/'s global")
 		}
+		// As Synapse: /pushrules/global without the slash, and one kind's list.
+		if g := alice.MustDo("GET", v3+"/pushrules/global", nil, 200); fmt.Sprint(g.Body["underride"]) != fmt.Sprint(global["underride"]) {
+			t.Errorf("GET /pushrules/global differs from /pushrules/'s global")
+		}
+		if u := alice.MustDo("GET", pushRules+"underride/", nil, 200); fmt.Sprint(u.List) != fmt.Sprint(global["underride"]) {
+			t.Errorf("GET /pushrules/global/underride/ = %s; want the underride rules", u.Raw)
+		}
+		wantErr(t, "GET /pushrules/global/bogus/", alice.Do("GET", pushRules+"bogus/", nil), 400, "M_INVALID_PARAM")
 	})
 }
 
