@@ -89,14 +89,16 @@ func (ev *Evaluator) Evaluate(ctx context.Context, in Input) ([]store.PushAction
 	}
 
 	// Users on the shared defaults who appear nowhere in the event get the
-	// same result: conditions about their own ID are false for them.
+	// same result: the defaults' conditions about the user's own ID compare
+	// it (case-insensitively at most) with a value of the event, so they
+	// are false for all of them.
 	var shared *Result
 	var out []store.PushAction
 	var dnErr error
 	for _, m := range users {
 		c := rulesets[m.UserID]
 		var res Result
-		if c == compiledDefaults() && !strings.ContainsAny(m.UserID, "*?") && !in.Event.mentionsString(m.UserID) {
+		if c == compiledDefaults() && !in.Event.mentionsString(m.UserID) {
 			if shared == nil {
 				r := c.evaluate(in.Event, &in.Room, &userContext{})
 				shared = &r
