@@ -44,6 +44,7 @@ func (db *DB) stopCommitter() {
 	if db.commits.reqs != nil {
 		close(db.commits.reqs)
 		db.commits.wg.Wait()
+		db.commits.reqs = nil // Close may come twice (tests restart servers)
 	}
 }
 
