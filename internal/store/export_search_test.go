@@ -32,3 +32,11 @@ func (db *DB) SearchIndexedForTest(ctx context.Context, eventID string) (bool, e
 		WHERE e.event_id = $1`, eventID).Scan(&n)
 	return n > 0, err
 }
+
+// SetDirectoryVisibleCapForTest sets the number of findable users up to
+// which directory searches start from them, and returns the old one.
+func SetDirectoryVisibleCapForTest(n int) int {
+	old := directoryVisibleCap
+	directoryVisibleCap = n
+	return old
+}

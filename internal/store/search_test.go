@@ -179,3 +179,70 @@ func TestSearchEventsPaging(t *testing.T) {
 		})
 	}
 }
+
+// TestSearchUserDirectoryPlans: both plans of a directory search (from the
+// findable users, from the term index) find the same users.
+func TestSearchUserDirectoryPlans(t *testing.T) {
+	ctx := context.Background()
+	for _, engine := range testserver.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			db := open(t, testserver.NewDatabase(t, engine), t.TempDir())
+			defer db.Close()
+			names := map[string]string{"@alice:x": "Alice", "@bob:x": "Bob Martin", "@carol:x": "Carol Martinez",
+				"@dave:x": "Dave Martin", "@erin:x": "Erin", "@frank:x": "Frank Marte"}
+			for u, name := range names {
+				if err := db.CreateAccount(ctx, store.Account{UserID: u}); err != nil {
+					t.Fatal(err)
+				}
+				nameJSON, _ := json.Marshal(name)
+				if _, err := db.SetProfileField(ctx, u, "displayname", nameJSON, 1<<16); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// searchRoom puts alice and bob in a public room.
+			searchRoom(t, db, "!public:x")
+			member := func(room, user string) store.NewEvent {
+				return searchEvent(room, "m.room.member", strp(user), user, `{"membership":"join"}`, "join")
+			}
+			for room, users := range map[string][]string{"!ac:x": {"@alice:x", "@carol:x"}, "!de:x": {"@dave:x", "@erin:x"}} {
+				evs := []store.NewEvent{searchEvent(room, "m.room.create", strp(""), users[0], `{}`, "")}
+				for _, u := range users {
+					evs = append(evs, member(room, u))
+				}
+				if _, err := db.CreateRoom(ctx, store.NewRoom{RoomID: room, Version: "10", Creator: users[0]}, evs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// frank was in the public room and left.
+			if _, err := db.AppendEvents(ctx, []store.NewEvent{member("!public:x", "@frank:x"),
+				searchEvent("!public:x", "m.room.member", strp("@frank:x"), "@frank:x", `{"membership":"leave"}`, "leave")}); err != nil {
+				t.Fatal(err)
+			}
+			for _, tt := range []struct {
+				who, term string
+				want      []string
+			}{
+				{"@alice:x", "mar", []string{"@bob:x", "@carol:x"}},
+				{"@alice:x", "martin", []string{"@bob:x", "@carol:x"}},
+				{"@alice:x", "bob mar", []string{"@bob:x"}},
+				{"@erin:x", "mar", []string{"@bob:x", "@dave:x"}},
+				{"@erin:x", "carol", nil},
+				{"@nobody:x", "a", []string{"@alice:x"}},
+				{"@alice:x", "frank", nil},
+			} {
+				for _, visibleCap := range []int{10_000, 0} {
+					old := store.SetDirectoryVisibleCapForTest(visibleCap)
+					users, limited, err := db.SearchUserDirectory(ctx, tt.who, search.DirectoryPrefixes(tt.term), 10)
+					store.SetDirectoryVisibleCapForTest(old)
+					var got []string
+					for _, u := range users {
+						got = append(got, u.UserID)
+					}
+					if err != nil || limited || !reflect.DeepEqual(got, tt.want) {
+						t.Errorf("cap %d: %s searches %q: %v, %v, %v; want %v", visibleCap, tt.who, tt.term, got, limited, err, tt.want)
+					}
+				}
+			}
+		})
+	}
+}

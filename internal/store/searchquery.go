@@ -276,13 +276,24 @@ type DirectoryUser struct {
 // deactivated users never are. Users come in the order of the term
 // matching the first prefix: exact word matches before completions.
 //
-// The search walks the term index in order and checks each candidate
-// with indexed lookups, so a page costs about limit candidates, not the
-// number of users.
+// Two plans, chosen by the number of users the requester may find: when
+// they are few (at most directoryVisibleCap), the search starts from them
+// and looks up their terms; when they are many, it walks the term index
+// in order and checks each candidate with indexed lookups, stopping after
+// limit hits, which, since most candidates are then visible, is soon.
 func (db *DB) SearchUserDirectory(ctx context.Context, requester string, prefixes []string, limit int) ([]DirectoryUser, bool, error) {
 	if len(prefixes) == 0 {
 		return nil, false, nil
 	}
+	var a sqlArgs
+	me := a.add(requester)
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+directoryVisible(me, "UNION ALL")+` LIMIT `+
+		a.add(directoryVisibleCap+1)+`) v`, a...).Scan(&n); err != nil {
+		return nil, false, fmt.Errorf("store: user directory: %w", err)
+	}
+	fewVisible := n <= directoryVisibleCap
+
 	var found []string
 	seen := map[string]bool{}
 	var afterTerm, afterUser string
@@ -298,15 +309,27 @@ func (db *DB) SearchUserDirectory(ctx context.Context, requester string, prefixe
 			where = append(where, fmt.Sprintf("EXISTS (SELECT 1 FROM user_directory_terms t2 WHERE t2.user_id = t.user_id AND %s)",
 				termRange("t2", p, &a)))
 		}
-		q := `SELECT t.term, t.user_id FROM user_directory_terms t WHERE ` + strings.Join(where, " AND ") + `
-			AND NOT EXISTS (SELECT 1 FROM accounts acc WHERE acc.user_id = t.user_id AND acc.deactivated)
-			AND (EXISTS (SELECT 1 FROM current_state mine JOIN current_state theirs ON theirs.room_id = mine.room_id
+		where = append(where, `NOT EXISTS (SELECT 1 FROM accounts acc WHERE acc.user_id = t.user_id AND acc.deactivated)`)
+		var q string
+		if fewVisible {
+			// SQLite's CROSS JOIN keeps this join order: from the few
+			// visible users to their terms, never the other way round.
+			join := "JOIN"
+			if db.Engine == SQLite {
+				join = "CROSS JOIN"
+			}
+			q = `WITH visible (user_id) AS (` + directoryVisible(me, "UNION") + `)
+				SELECT t.term, t.user_id FROM visible v ` + join + ` user_directory_terms t ON t.user_id = v.user_id`
+		} else {
+			q = `SELECT t.term, t.user_id FROM user_directory_terms t`
+			where = append(where, `(EXISTS (SELECT 1 FROM current_state mine JOIN current_state theirs ON theirs.room_id = mine.room_id
 			             AND theirs.type = 'm.room.member' AND theirs.state_key = t.user_id AND theirs.membership = 'join'
-			             WHERE mine.type = 'm.room.member' AND mine.state_key = ` + me + ` AND mine.membership = 'join')
+			             WHERE mine.type = 'm.room.member' AND mine.state_key = `+me+` AND mine.membership = 'join')
 			  OR EXISTS (SELECT 1 FROM current_state theirs JOIN user_directory_rooms r ON r.room_id = theirs.room_id
 			             WHERE theirs.type = 'm.room.member' AND theirs.state_key = t.user_id AND theirs.membership = 'join'
-			             AND (r.join_public OR r.world_readable)))
-			ORDER BY t.term, t.user_id LIMIT ` + a.add(batch)
+			             AND (r.join_public OR r.world_readable)))`)
+		}
+		q += ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY t.term, t.user_id LIMIT ` + a.add(batch)
 		rows, err := db.read.QueryContext(ctx, q, a...)
 		if err != nil {
 			return nil, false, fmt.Errorf("store: user directory: %w", err)
@@ -337,6 +360,24 @@ func (db *DB) SearchUserDirectory(ctx context.Context, requester string, prefixe
 	}
 	users, err := db.directoryProfiles(ctx, found)
 	return users, limited, err
+}
+
+// directoryVisibleCap is the number of findable users up to which a
+// directory search starts from them rather than from the term index. (A
+// variable for the tests of both plans.)
+var directoryVisibleCap = 2_000
+
+// directoryVisible is a query of the users the requester (parameter me)
+// may find: those joined to a room the requester is joined to, and those
+// joined to a public or world-readable room. union is UNION or UNION ALL.
+func directoryVisible(me, union string) string {
+	return `SELECT theirs.state_key AS user_id FROM current_state mine JOIN current_state theirs
+			ON theirs.room_id = mine.room_id AND theirs.type = 'm.room.member' AND theirs.membership = 'join'
+			WHERE mine.type = 'm.room.member' AND mine.state_key = ` + me + ` AND mine.membership = 'join'
+		` + union + `
+		SELECT m.state_key FROM current_state m
+			WHERE m.room_id IN (SELECT room_id FROM user_directory_rooms WHERE join_public OR world_readable)
+			AND m.type = 'm.room.member' AND m.membership = 'join'`
 }
 
 // termRange is the condition that alias.term starts with prefix.
