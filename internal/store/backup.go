@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -133,37 +134,36 @@ func (db *DB) PutBackupKeys(ctx context.Context, userID string, version int64, k
 		if err := checkCurrentBackupTx(ctx, tx, userID, version); err != nil {
 			return err
 		}
-		const cols = 8
-		changed := int64(0)
-		for start := 0; start < len(keys); start += 100 {
-			chunk := keys[start:min(start+100, len(keys))]
-			var q strings.Builder
-			q.WriteString(`INSERT INTO e2e_backup_keys (user_id, version, room_id, session_id, first_message_index,
-				forwarded_count, is_verified, session_data) VALUES `)
-			args := make([]any, 0, len(chunk)*cols)
-			for i, k := range chunk {
-				if i > 0 {
-					q.WriteByte(',')
-				}
-				q.WriteByte('(')
-				for c := range cols {
-					if c > 0 {
-						q.WriteByte(',')
-					}
-					q.WriteString("$" + strconv.Itoa(i*cols+c+1))
-				}
-				q.WriteByte(')')
-				args = append(args, userID, version, k.RoomID, k.SessionID, k.FirstMessageIndex, k.ForwardedCount, k.IsVerified, string(k.SessionData))
+		// Rows share the user and version ($1, $2) and carry six parameters
+		// each, 32 rows to a statement prepared once: modernc's SQLite
+		// resolves $N names linearly, so large statements cost the square
+		// of their parameters.
+		var full *sql.Stmt
+		defer func() {
+			if full != nil {
+				full.Close()
 			}
-			q.WriteString(` ON CONFLICT (user_id, version, room_id, session_id) DO UPDATE SET
-				first_message_index = excluded.first_message_index, forwarded_count = excluded.forwarded_count,
-				is_verified = excluded.is_verified, session_data = excluded.session_data
-				WHERE excluded.is_verified > e2e_backup_keys.is_verified
-				OR (excluded.is_verified = e2e_backup_keys.is_verified AND (
-					excluded.first_message_index < e2e_backup_keys.first_message_index
-					OR (excluded.first_message_index = e2e_backup_keys.first_message_index
-						AND excluded.forwarded_count < e2e_backup_keys.forwarded_count)))`)
-			res, err := tx.ExecContext(ctx, q.String(), args...)
+		}()
+		changed := int64(0)
+		for start := 0; start < len(keys); start += backupBatch {
+			chunk := keys[start:min(start+backupBatch, len(keys))]
+			args := make([]any, 2, 2+len(chunk)*6)
+			args[0], args[1] = userID, version
+			for _, k := range chunk {
+				args = append(args, k.RoomID, k.SessionID, k.FirstMessageIndex, k.ForwardedCount, k.IsVerified, string(k.SessionData))
+			}
+			var res sql.Result
+			var err error
+			if len(chunk) == backupBatch {
+				if full == nil {
+					if full, err = tx.PrepareContext(ctx, backupInsert(backupBatch)); err != nil {
+						return err
+					}
+				}
+				res, err = full.ExecContext(ctx, args...)
+			} else {
+				res, err = tx.ExecContext(ctx, backupInsert(len(chunk)), args...)
+			}
 			if err != nil {
 				return err
 			}
@@ -179,6 +179,32 @@ func (db *DB) PutBackupKeys(ctx context.Context, userID string, version int64, k
 		return etagAndCountTx(ctx, tx, userID, version, &etag, &count)
 	})
 	return etag, count, err
+}
+
+const backupBatch = 32
+
+// backupInsert is the upsert of n backup keys; a key replaces the stored
+// one only if it is better (see PutBackupKeys).
+func backupInsert(n int) string {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO e2e_backup_keys (user_id, version, room_id, session_id, first_message_index,
+		forwarded_count, is_verified, session_data) VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		p := 3 + i*6
+		fmt.Fprintf(&q, "($1, $2, $%d, $%d, $%d, $%d, $%d, $%d)", p, p+1, p+2, p+3, p+4, p+5)
+	}
+	q.WriteString(` ON CONFLICT (user_id, version, room_id, session_id) DO UPDATE SET
+		first_message_index = excluded.first_message_index, forwarded_count = excluded.forwarded_count,
+		is_verified = excluded.is_verified, session_data = excluded.session_data
+		WHERE excluded.is_verified > e2e_backup_keys.is_verified
+		OR (excluded.is_verified = e2e_backup_keys.is_verified AND (
+			excluded.first_message_index < e2e_backup_keys.first_message_index
+			OR (excluded.first_message_index = e2e_backup_keys.first_message_index
+				AND excluded.forwarded_count < e2e_backup_keys.forwarded_count)))`)
+	return q.String()
 }
 
 func checkCurrentBackupTx(ctx context.Context, tx *sql.Tx, userID string, version int64) error {

@@ -43,6 +43,12 @@ func (db *DB) SendToDevice(ctx context.Context, sender, senderDevice, txnID, typ
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil // a retry: the first request sent everything
 		}
+		// A client retries within minutes; a day of transaction IDs is
+		// plenty, and keeps the table from growing with every message.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM e2e_to_device_txns WHERE user_id = $1 AND device_id = $2 AND created_ts < $3`,
+			sender, senderDevice, nowMS()-24*60*60*1000); err != nil {
+			return err
+		}
 		if pos, err = nextPosTx(ctx, tx); err != nil {
 			return err
 		}
@@ -61,31 +67,43 @@ func (db *DB) SendToDevice(ctx context.Context, sender, senderDevice, txnID, typ
 			}
 			return nil
 		}
-		// Named devices, a hundred per statement.
+		// Named devices, 32 to a statement prepared once (large statements
+		// cost modernc's SQLite the square of their parameters).
 		var named []ToDeviceTarget
 		for _, t := range targets {
 			if t.DeviceID != "*" {
 				named = append(named, t)
 			}
 		}
-		for start := 0; start < len(named); start += 100 {
-			chunk := named[start:min(start+100, len(named))]
-			var q strings.Builder
-			q.WriteString(`INSERT INTO e2e_to_device (user_id, device_id, stream_pos, sender, type, content)
-				SELECT d.user_id, d.device_id, CAST($1 AS BIGINT), $2, $3, v.column3 FROM (VALUES `)
-			args := []any{pos, sender, typ}
-			for i, t := range chunk {
-				if i > 0 {
-					q.WriteByte(',')
-				}
-				n := len(args)
-				fmt.Fprintf(&q, "($%d, $%d, $%d)", n+1, n+2, n+3)
+		var full *sql.Stmt
+		defer func() {
+			if full != nil {
+				full.Close()
+			}
+		}()
+		for start := 0; start < len(named); start += toDeviceBatch {
+			chunk := named[start:min(start+toDeviceBatch, len(named))]
+			args := make([]any, 3, 3+3*len(chunk))
+			args[0], args[1], args[2] = pos, sender, typ
+			for _, t := range chunk {
 				args = append(args, t.UserID, t.DeviceID, string(t.Content))
 			}
-			// WHERE true: SQLite needs it to read ON CONFLICT as the upsert.
-			q.WriteString(`) AS v JOIN devices d ON d.user_id = v.column1 AND d.device_id = v.column2 WHERE true
-				ON CONFLICT DO NOTHING RETURNING user_id`)
-			users, err := queryStrings(ctx, tx, q.String(), args...)
+			var rows *sql.Rows
+			var err error
+			if len(chunk) == toDeviceBatch {
+				if full == nil {
+					if full, err = tx.PrepareContext(ctx, toDeviceInsert(toDeviceBatch)); err != nil {
+						return err
+					}
+				}
+				rows, err = full.QueryContext(ctx, args...)
+			} else {
+				rows, err = tx.QueryContext(ctx, toDeviceInsert(len(chunk)), args...)
+			}
+			if err != nil {
+				return err
+			}
+			users, err := scanStrings(rows)
 			if err != nil {
 				return err
 			}
@@ -173,12 +191,38 @@ func (db *DB) AckToDevice(ctx context.Context, userID, deviceID string, upto int
 	})
 }
 
+const toDeviceBatch = 32
+
+// toDeviceInsert stores messages to n named devices (that exist) and
+// returns their users.
+func toDeviceInsert(n int) string {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO e2e_to_device (user_id, device_id, stream_pos, sender, type, content)
+		SELECT d.user_id, d.device_id, CAST($1 AS BIGINT), $2, $3, v.column3 FROM (VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		p := 4 + 3*i
+		fmt.Fprintf(&q, "($%d, $%d, $%d)", p, p+1, p+2)
+	}
+	// WHERE true: SQLite needs it to read ON CONFLICT as the upsert.
+	q.WriteString(`) AS v JOIN devices d ON d.user_id = v.column1 AND d.device_id = v.column2 WHERE true
+		ON CONFLICT DO NOTHING RETURNING user_id`)
+	return q.String()
+}
+
 // queryStrings runs a query in tx that returns one text column.
 func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
+	return scanStrings(rows)
+}
+
+// scanStrings reads and closes rows of one text column.
+func scanStrings(rows *sql.Rows) ([]string, error) {
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
