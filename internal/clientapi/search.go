@@ -155,7 +155,7 @@ func (a *API) parseSearch(r *http.Request) (*roomSearch, error) {
 	rs := &roomSearch{limit: defaultSearchLimit, groupBy: map[string]bool{}}
 	var err error
 	if rs.query, err = search.Parse(*c.SearchTerm); err != nil {
-		return nil, matrix.InvalidParam("search_term has more than %d words", search.MaxItems)
+		return nil, matrix.InvalidParam("search_term is too long: at most %d words", search.MaxItems)
 	}
 	switch c.OrderBy {
 	case "", "rank":

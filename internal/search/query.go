@@ -9,12 +9,15 @@ import (
 	"unicode/utf8"
 )
 
-// MaxItems bounds the words and phrases of one search term: each becomes
-// a lookup in the full-text index.
-const MaxItems = 32
+// MaxItems bounds the words and phrases of one search term, and
+// maxTokens their tokens: each becomes a lookup in the full-text index.
+const (
+	MaxItems  = 32
+	maxTokens = 64
+)
 
 // ErrTooManyItems is returned for a search term of more than MaxItems
-// words and phrases.
+// words and phrases, or more than maxTokens tokens.
 var ErrTooManyItems = errors.New("search: too many words in the search term")
 
 // Query is a parsed search term. Its syntax is the one Synapse accepts:
@@ -93,7 +96,11 @@ func Parse(term string) (*Query, error) {
 			add(word, not)
 		}
 	}
-	if len(q.items) > MaxItems {
+	tokens := 0
+	for _, it := range q.items {
+		tokens += len(it.tokens)
+	}
+	if len(q.items) > MaxItems || tokens > maxTokens {
 		return nil, ErrTooManyItems
 	}
 	return q, nil

@@ -114,6 +114,9 @@ func TestParse(t *testing.T) {
 	if _, err := Parse(strings.Repeat("w ", MaxItems+1)); err != ErrTooManyItems {
 		t.Errorf("Parse(%d words) = %v; want ErrTooManyItems", MaxItems+1, err)
 	}
+	if _, err := Parse(strings.Repeat("w-", maxTokens+1)); err != ErrTooManyItems {
+		t.Errorf("Parse(a word of %d tokens) = %v; want ErrTooManyItems", maxTokens+1, err)
+	}
 	if _, err := Parse(strings.Repeat("w ", MaxItems)); err != nil {
 		t.Errorf("Parse(%d words) = %v; want nil", MaxItems, err)
 	}
