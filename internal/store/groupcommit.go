@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -26,9 +27,10 @@ type appendReq struct {
 }
 
 type committer struct {
-	once sync.Once
-	reqs chan *appendReq
-	wg   sync.WaitGroup
+	once     sync.Once
+	stopOnce sync.Once // Close may be called more than once
+	reqs     chan *appendReq
+	wg       sync.WaitGroup
 }
 
 func (db *DB) startCommitter() {
@@ -57,6 +59,9 @@ func (db *DB) stopCommitter() {
 // returns ErrConflict and stores nothing.
 func (db *DB) AppendEvents(ctx context.Context, evs []NewEvent) (int64, error) {
 	db.startCommitter()
+	if db.commits.reqs == nil {
+		return 0, errors.New("store: closed")
+	}
 	r := &appendReq{ctx: ctx, evs: evs, done: make(chan struct{})}
 	db.commits.reqs <- r
 	<-r.done // even if ctx ends: the outcome must be known before we answer
