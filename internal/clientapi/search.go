@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"slices"
 
 	"chappe.eu/chappe/internal/filter"
 	"chappe.eu/chappe/internal/httpapi"
@@ -310,12 +309,21 @@ func (a *API) storeSearch(ctx context.Context, rs *roomSearch, userID string, no
 			q.Senders = narrow(q.Senders, t.Key)
 		}
 	}
+	only, not := setOf(rooms), setOf(f.NotRooms)
 	for _, r := range scope {
-		if (rooms == nil || slices.Contains(rooms, r.RoomID)) && !slices.Contains(f.NotRooms, r.RoomID) {
+		if (rooms == nil || only[r.RoomID]) && !not[r.RoomID] {
 			q.Scope = append(q.Scope, r)
 		}
 	}
 	return q, nil
+}
+
+func setOf(list []string) map[string]bool {
+	m := make(map[string]bool, len(list))
+	for _, s := range list {
+		m[s] = true
+	}
+	return m
 }
 
 // storableOnly drops the strings that cannot name anything stored (and
