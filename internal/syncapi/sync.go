@@ -221,6 +221,13 @@ func (a *API) build(ctx context.Context, req *request) (*response, bool, error) 
 		return nil, false, err
 	}
 	rf := &req.filter.Room
+	incremental := req.sinceTok != Token{} && !req.fullState
+	var news map[string]bool
+	if incremental {
+		if news, err = a.db.RoomsWithNews(ctx, req.userID, req.since, req.upto); err != nil {
+			return nil, false, err
+		}
+	}
 	empty := true
 	for _, m := range ms {
 		if forgotten[m.RoomID] || !filter.MatchRoom(rf.Rooms, rf.NotRooms, m.RoomID) {
@@ -228,6 +235,9 @@ func (a *API) build(ctx context.Context, req *request) (*response, bool, error) 
 		}
 		if req.since > 0 && m.Pos <= req.since && m.Membership != "join" {
 			continue // nothing new can concern a room the user is not in
+		}
+		if incremental && m.Pos <= req.since && !news[m.RoomID] && !a.typingChanged(req, m.RoomID) {
+			continue // a joined room with nothing new: no query for it
 		}
 		if hide, err := a.hiddenInvite(ctx, req, m); err != nil {
 			return nil, false, err

@@ -58,3 +58,11 @@ func (a *API) typists(ctx context.Context, req *request, roomID string, users []
 	}
 	return out, nil
 }
+
+// typingChanged reports whether the room's typing list may have changed
+// since the token, by the same rules as typingSection.
+func (a *API) typingChanged(req *request, roomID string) bool {
+	_, changed := a.typing.Room(roomID)
+	since := req.sinceTok.Typing
+	return since < a.typing.Epoch() || since > req.next.Typing || changed > since
+}
