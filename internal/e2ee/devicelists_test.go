@@ -78,11 +78,18 @@ func TestDeviceLists(t *testing.T) {
 			since = next
 		}
 
-		// A signed-out device changes alice's list, and is gone from it.
+		// A signed-out device changes alice's list (waking bob's waiting
+		// sync, though the logout is the client API's), and is gone from it.
+		go func() { done <- bob.Do("GET", "/_matrix/client/v3/sync?timeout=10000&since="+since, nil) }()
+		time.Sleep(100 * time.Millisecond)
 		second.MustDo("POST", "/_matrix/client/v3/logout", map[string]any{}, 200)
-		changed, _, _ = deviceLists(t, bob, since)
-		if fmt.Sprint(changed) != fmt.Sprint([]string{alice.UserID}) {
-			t.Fatalf("after alice's second device logged out: changed %v; want [alice]", changed)
+		select {
+		case r := <-done:
+			if got := strs(obj(r.Body["device_lists"])["changed"]); fmt.Sprint(got) != fmt.Sprint([]string{alice.UserID}) {
+				t.Fatalf("after alice's second device logged out: changed %v; want [alice]", got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a waiting /sync did not wake when a room-mate's device logged out")
 		}
 		r := bob.MustDo("POST", query, map[string]any{"device_keys": map[string]any{alice.UserID: []string{}}}, 200)
 		if got := keysOf(obj(obj(r.Body["device_keys"])[alice.UserID])); fmt.Sprint(got) != fmt.Sprint([]string{alice.DeviceID}) {
