@@ -55,7 +55,7 @@ func (d *device) deviceKeys(t testing.TB) map[string]any {
 	return sign(t, map[string]any{
 		"user_id": d.UserID, "device_id": d.DeviceID,
 		"algorithms": []string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
-		"keys": map[string]string{"ed25519:" + d.DeviceID: d.ed25519(), "curve25519:" + d.DeviceID: b64(curve)},
+		"keys":       map[string]string{"ed25519:" + d.DeviceID: d.ed25519(), "curve25519:" + d.DeviceID: b64(curve)},
 	}, d.UserID, "ed25519:"+d.DeviceID, d.priv)
 }
 
@@ -75,11 +75,11 @@ func (d *device) otks(t testing.TB, prefix string, n int, fallback bool) map[str
 	return out
 }
 
-func obj(v any) map[string]any  { m, _ := v.(map[string]any); return m }
-func list(v any) []any          { l, _ := v.([]any); return l }
-func num(v any) int             { f, _ := v.(float64); return int(f) }
-func str(v any) string          { s, _ := v.(string); return s }
-func esc(s string) string       { return url.PathEscape(s) }
+func obj(v any) map[string]any { m, _ := v.(map[string]any); return m }
+func list(v any) []any         { l, _ := v.([]any); return l }
+func num(v any) int            { f, _ := v.(float64); return int(f) }
+func str(v any) string         { s, _ := v.(string); return s }
+func esc(s string) string      { return url.PathEscape(s) }
 func keysOf(m map[string]any) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
