@@ -263,7 +263,7 @@ func (a *API) checkSignatures(signer, user, keyID string, c []byte, mine, theirs
 		}
 		pub, _ := ed25519Key(ssk.PublicKey)
 		signers = map[string]ed25519.PublicKey{"ed25519:" + ssk.PublicKey: pub}
-	case user == signer && mine["master"].PublicKey == keyID:
+	case user == signer && mine["master"].PublicKey == keyID && keyID != "":
 		stored = mine["master"].JSON
 		signers = map[string]ed25519.PublicKey{}
 		for id, js := range ownDevices {
