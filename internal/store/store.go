@@ -54,7 +54,7 @@ type DB struct {
 	// single connection avoids SQLITE_BUSY storms. For PostgreSQL it is the
 	// same pool as read.
 	write *sql.DB
-	read  *sql.DB
+	read  *readDB
 
 	commits committer // group commit of event appends
 
@@ -117,7 +117,7 @@ func openSQLite(dataDir string) (*DB, error) {
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 	read.SetConnMaxLifetime(0)
-	return &DB{Engine: SQLite, write: write, read: read}, nil
+	return &DB{Engine: SQLite, write: write, read: newReadDB(read, true)}, nil
 }
 
 func openPostgres(dsn string) (*DB, error) {
@@ -128,14 +128,14 @@ func openPostgres(dsn string) (*DB, error) {
 	pool.SetMaxOpenConns(32)
 	pool.SetMaxIdleConns(16)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{Engine: Postgres, write: pool, read: pool}, nil
+	return &DB{Engine: Postgres, write: pool, read: newReadDB(pool, false)}, nil
 }
 
 // Close closes the database.
 func (db *DB) Close() error {
 	db.stopCommitter()
 	err := db.write.Close()
-	if db.read != db.write {
+	if db.read.DB != db.write {
 		err = errors.Join(err, db.read.Close())
 	}
 	return err
