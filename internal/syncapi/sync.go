@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"chappe.eu/chappe/internal/clientapi"
@@ -127,6 +128,8 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request, s *clientapi.Session)
 
 // response is the body of /sync.
 type response struct {
+	roomsMu sync.Mutex // guards Rooms while rooms are assembled concurrently
+
 	NextBatch   string         `json:"next_batch"`
 	Rooms       roomsSection   `json:"rooms"`
 	Presence    eventsList     `json:"presence"`
@@ -136,6 +139,13 @@ type response struct {
 	OTKCounts   map[string]int `json:"device_one_time_keys_count"`
 	// FallbackKeyTypes is required by the spec, even when empty.
 	FallbackKeyTypes []string `json:"device_unused_fallback_key_types"`
+}
+
+// addRoom records a room in its section; rooms are assembled concurrently.
+func (r *response) addRoom(add func(*roomsSection)) {
+	r.roomsMu.Lock()
+	defer r.roomsMu.Unlock()
+	add(&r.Rooms)
 }
 
 type eventsList struct {
@@ -228,7 +238,7 @@ func (a *API) build(ctx context.Context, req *request) (*response, bool, error) 
 			return nil, false, err
 		}
 	}
-	empty := true
+	var todo []string
 	for _, m := range ms {
 		if forgotten[m.RoomID] || !filter.MatchRoom(rf.Rooms, rf.NotRooms, m.RoomID) {
 			continue
@@ -244,11 +254,11 @@ func (a *API) build(ctx context.Context, req *request) (*response, bool, error) 
 		} else if hide {
 			continue // an invite from an ignored user (accountdata.go)
 		}
-		added, err := a.syncRoom(ctx, req, resp, m.RoomID)
-		if err != nil {
-			return nil, false, err
-		}
-		empty = empty && !added
+		todo = append(todo, m.RoomID)
+	}
+	empty, err := a.syncRooms(ctx, req, resp, todo)
+	if err != nil {
+		return nil, false, err
 	}
 	for _, section := range globalSections {
 		added, err := section(a, ctx, req, resp)
@@ -258,6 +268,54 @@ func (a *API) build(ctx context.Context, req *request) (*response, bool, error) 
 		empty = empty && !added
 	}
 	return resp, empty, nil
+}
+
+// roomWorkers is how many rooms of one /sync are assembled at once: most
+// of a room's time is spent in the database and in formatting, which run
+// on both cores when two or more rooms are built together.
+const roomWorkers = 4
+
+// syncRooms adds the rooms to the response, several at a time; empty
+// reports that none of them added anything.
+func (a *API) syncRooms(ctx context.Context, req *request, resp *response, roomIDs []string) (empty bool, err error) {
+	switch len(roomIDs) {
+	case 0:
+		return true, nil
+	case 1:
+		added, err := a.syncRoom(ctx, req, resp, roomIDs[0])
+		return !added, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex // guards anyAdded and firstErr
+		anyAdded bool
+		firstErr error
+		wg       sync.WaitGroup
+		next     = make(chan string)
+	)
+	for range min(roomWorkers, len(roomIDs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				added, err := a.syncRoom(ctx, req, resp, id)
+				mu.Lock()
+				anyAdded = anyAdded || added
+				if err != nil && firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, id := range roomIDs {
+		next <- id
+	}
+	close(next)
+	wg.Wait()
+	return !anyAdded, firstErr
 }
 
 // syncRoom adds one room to the response, in the section its membership
@@ -298,7 +356,7 @@ func (a *API) syncRoom(ctx context.Context, req *request, resp *response, roomID
 		if jr.Summary, err = a.summary(ctx, roomID, req.userID, initial || newlyJoined || hasMemberEvents(tl.events)); err != nil {
 			return false, err
 		}
-		resp.Rooms.Join[roomID] = jr
+		resp.addRoom(func(r *roomsSection) { r.Join[roomID] = jr })
 		return true, nil
 
 	case "invite", "knock":
@@ -312,11 +370,11 @@ func (a *API) syncRoom(ctx context.Context, req *request, resp *response, roomID
 		if memNow == "invite" {
 			ir := &invitedRoom{}
 			ir.InviteState.Events = stripped
-			resp.Rooms.Invite[roomID] = ir
+			resp.addRoom(func(r *roomsSection) { r.Invite[roomID] = ir })
 		} else {
 			kr := &knockedRoom{}
 			kr.KnockState.Events = stripped
-			resp.Rooms.Knock[roomID] = kr
+			resp.addRoom(func(r *roomsSection) { r.Knock[roomID] = kr })
 		}
 		return true, nil
 
@@ -341,7 +399,7 @@ func (a *API) syncRoom(ctx context.Context, req *request, resp *response, roomID
 		if err := a.fillRoom(ctx, req, vis, roomID, tl, initial || memThen != "join", &lr.Timeline, &lr.State); err != nil {
 			return false, err
 		}
-		resp.Rooms.Leave[roomID] = lr
+		resp.addRoom(func(r *roomsSection) { r.Leave[roomID] = lr })
 		return true, nil
 	}
 }
