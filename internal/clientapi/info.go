@@ -14,7 +14,7 @@ var supportedVersions = []string{"v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6",
 
 func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{
-		"versions":          supportedVersions,
+		"versions": supportedVersions,
 		// MSC3814 dehydrated devices (internal/e2ee): clients look here
 		// before using the unstable endpoints.
 		"unstable_features": map[string]bool{"org.matrix.msc3814": true},
