@@ -110,50 +110,11 @@ func (a *API) eventContext(w http.ResponseWriter, r *http.Request, s *Session) e
 }
 
 // scanVisible reads up to limit events of the room that the user may see
-// and the filter matches, starting after position from (forwards, up to
-// bound) or at from (backwards, down to bound), in that order. It returns
-// them and the token position where the scan stopped: a /messages from
-// there continues without skipping or repeating.
+// and the filter matches (see scanRoom).
 func (a *API) scanVisible(ctx context.Context, vis *rooms.Visibility, f *filter.RoomEventFilter, roomID string,
 	from, bound int64, limit int, backwards bool) ([]*rooms.Stored, int64, error) {
-	var out []*rooms.Stored
-	cursor, scanned := from, 0
-	for len(out) < limit && scanned < maxScan {
-		lo, hi := cursor, bound
-		if backwards {
-			lo, hi = bound, cursor
-		}
-		if lo >= hi {
-			break
-		}
-		want := limit - len(out)
-		batch, err := a.db.RoomEvents(ctx, roomID, lo, hi, want, backwards)
-		if err != nil {
-			return nil, 0, err
-		}
-		ids := make([]string, len(batch))
-		for i, b := range batch {
-			ids[i] = b.EventID
-		}
-		evs, err := a.rooms.Events(ctx, ids)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, b := range batch {
-			scanned++
-			if backwards {
-				cursor = b.StreamPos - 1
-			} else {
-				cursor = b.StreamPos
-			}
-			e := evs[b.EventID]
-			if e != nil && vis.CanSee(e) && f.MatchEvent(roomID, e.Type(), e.Sender(), e.Content()) {
-				out = append(out, e)
-			}
-		}
-		if len(batch) < want {
-			break
-		}
-	}
-	return out, cursor, nil
+	out, cursor, _, err := a.scanRoom(ctx, roomID, from, bound, limit, maxScan, backwards, func(e *rooms.Stored) bool {
+		return vis.CanSee(e) && f.MatchEvent(roomID, e.Type(), e.Sender(), e.Content())
+	})
+	return out, cursor, err
 }

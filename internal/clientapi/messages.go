@@ -77,47 +77,15 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, s *Session) error
 		from = viewPos
 	}
 
-	var chunk []*rooms.Stored
-	cursor, scanned, exhausted := from, 0, false
-	for len(chunk) < limit && !exhausted && scanned < maxScan {
-		var lo, hi int64
-		if backwards {
-			lo, hi = max(to, 0), cursor
-		} else {
-			lo, hi = cursor, to
-		}
-		if lo >= hi {
-			exhausted = true
-			break
-		}
-		batch, err := a.db.RoomEvents(r.Context(), roomID, lo, hi, limit-len(chunk), backwards)
-		if err != nil {
-			return err
-		}
-		if len(batch) < limit-len(chunk) {
-			exhausted = true
-		}
-		ids := make([]string, len(batch))
-		for i, b := range batch {
-			ids[i] = b.EventID
-		}
-		evs, err := a.rooms.Events(r.Context(), ids)
-		if err != nil {
-			return err
-		}
-		for _, b := range batch {
-			scanned++
-			if backwards {
-				cursor = b.StreamPos - 1
-			} else {
-				cursor = b.StreamPos
-			}
-			e := evs[b.EventID]
-			if e == nil || !vis.CanSee(e) || HiddenByIgnore(ignored, e) || !f.MatchEvent(roomID, e.Type(), e.Sender(), e.Content()) {
-				continue
-			}
-			chunk = append(chunk, e)
-		}
+	bound := to
+	if backwards {
+		bound = max(to, 0)
+	}
+	chunk, cursor, more, err := a.scanRoom(r.Context(), roomID, from, bound, limit, maxScan, backwards, func(e *rooms.Stored) bool {
+		return vis.CanSee(e) && !HiddenByIgnore(ignored, e) && f.MatchEvent(roomID, e.Type(), e.Sender(), e.Content())
+	})
+	if err != nil {
+		return err
 	}
 	viewer := rooms.Viewer{UserID: s.UserID, DeviceID: s.DeviceID}
 	out, err := a.rooms.ClientEvents(r.Context(), chunk, viewer, true)
@@ -125,7 +93,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, s *Session) error
 		return err
 	}
 	resp := map[string]any{"chunk": out, "start": rooms.StreamToken(from)}
-	if !exhausted {
+	if more {
 		resp["end"] = rooms.StreamToken(cursor)
 	}
 	if f.LazyLoadMembers && len(chunk) > 0 {

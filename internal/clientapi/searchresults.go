@@ -3,6 +3,7 @@ package clientapi
 import (
 	"context"
 	"encoding/json"
+	"slices"
 
 	"chappe.eu/chappe/internal/rooms"
 	"chappe.eu/chappe/internal/search"
@@ -168,50 +169,11 @@ func (a *API) searchContext(ctx context.Context, rs *roomSearch, s *Session, vie
 // events: hidden history (a later joiner's view of "joined" rooms) is not
 // worth walking through for context.
 func (a *API) contextScan(ctx context.Context, vis *rooms.Visibility, roomID string, from, bound int64, limit int, backwards bool) ([]*rooms.Stored, int64, error) {
-	var out []*rooms.Stored
-	cursor, scanned, maxScanned := from, 0, 4*limit+20
-	for len(out) < limit && scanned < maxScanned {
-		lo, hi := cursor, bound
-		if backwards {
-			lo, hi = bound, cursor
-		}
-		if lo >= hi {
-			break
-		}
-		want := limit - len(out)
-		batch, err := a.db.RoomEvents(ctx, roomID, lo, hi, want, backwards)
-		if err != nil {
-			return nil, 0, err
-		}
-		ids := make([]string, len(batch))
-		for i, b := range batch {
-			ids[i] = b.EventID
-		}
-		evs, err := a.rooms.Events(ctx, ids)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, b := range batch {
-			scanned++
-			if backwards {
-				cursor = b.StreamPos - 1
-			} else {
-				cursor = b.StreamPos
-			}
-			if e := evs[b.EventID]; e != nil && vis.CanSee(e) {
-				out = append(out, e)
-			}
-		}
-		if len(batch) < want {
-			break
-		}
-	}
+	out, cursor, _, err := a.scanRoom(ctx, roomID, from, bound, limit, 4*limit+20, backwards, vis.CanSee)
 	if backwards {
-		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-			out[i], out[j] = out[j], out[i]
-		}
+		slices.Reverse(out)
 	}
-	return out, cursor, nil
+	return out, cursor, err
 }
 
 // profilesAt returns the display names and avatars of users in a room as
