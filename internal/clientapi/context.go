@@ -52,16 +52,25 @@ func (a *API) eventContext(w http.ResponseWriter, r *http.Request, s *Session) e
 	if err != nil {
 		return err
 	}
+	// Ignored users' events are hidden here as in /messages, the event
+	// itself included (Synapse's filter_events_for_client does the same).
+	ignored, err := a.db.IgnoredUsers(ctx, s.UserID)
+	if err != nil {
+		return err
+	}
+	if HiddenByIgnore(ignored, ev) {
+		return notFound
+	}
 	now, err := a.db.StreamPos(ctx)
 	if err != nil {
 		return err
 	}
 	// As Synapse does: half the limit before (rounded down), the rest after.
-	before, start, err := a.scanVisible(ctx, vis, &f, roomID, ev.StreamPos-1, 0, limit/2, true)
+	before, start, err := a.scanVisible(ctx, vis, ignored, &f, roomID, ev.StreamPos-1, 0, limit/2, true)
 	if err != nil {
 		return err
 	}
-	after, end, err := a.scanVisible(ctx, vis, &f, roomID, ev.StreamPos, now, limit-limit/2, false)
+	after, end, err := a.scanVisible(ctx, vis, ignored, &f, roomID, ev.StreamPos, now, limit-limit/2, false)
 	if err != nil {
 		return err
 	}
@@ -109,12 +118,12 @@ func (a *API) eventContext(w http.ResponseWriter, r *http.Request, s *Session) e
 	return httpapi.WriteJSON(w, http.StatusOK, resp)
 }
 
-// scanVisible reads up to limit events of the room that the user may see
-// and the filter matches (see scanRoom).
-func (a *API) scanVisible(ctx context.Context, vis *rooms.Visibility, f *filter.RoomEventFilter, roomID string,
+// scanVisible reads up to limit events of the room that the user may see,
+// sent by nobody they ignore, that the filter matches (see scanRoom).
+func (a *API) scanVisible(ctx context.Context, vis *rooms.Visibility, ignored map[string]bool, f *filter.RoomEventFilter, roomID string,
 	from, bound int64, limit int, backwards bool) ([]*rooms.Stored, int64, error) {
 	out, cursor, _, err := a.scanRoom(ctx, roomID, from, bound, limit, maxScan, backwards, func(e *rooms.Stored) bool {
-		return vis.CanSee(e) && f.MatchEvent(roomID, e.Type(), e.Sender(), e.Content())
+		return vis.CanSee(e) && !HiddenByIgnore(ignored, e) && f.MatchEvent(roomID, e.Type(), e.Sender(), e.Content())
 	})
 	return out, cursor, err
 }

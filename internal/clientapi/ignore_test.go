@@ -130,3 +130,41 @@ func TestIgnoredUsers(t *testing.T) {
 		}
 	})
 }
+
+// An ignored user's messages are not served by GET /event or /context
+// either, as Synapse does; the others' around them still are.
+func TestIgnoredUsersInEventAndContext(t *testing.T) {
+	for _, engine := range testserver.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			srv := testserver.Start(t, engine, nil)
+			alice := srv.Register(t, "alice", "password1")
+			bob := srv.Register(t, "bob", "password1")
+			roomID := alice.MustDo("POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}, 200).String("room_id")
+			bob.MustDo("POST", roomPath(roomID, "/join"), map[string]any{}, 200)
+			send := func(c *testserver.Client, txn, body string) string {
+				return c.MustDo("PUT", roomPath(roomID, "/send/m.room.message/"+txn), map[string]any{"msgtype": "m.text", "body": body}, 200).String("event_id")
+			}
+			first := send(alice, "a1", "from alice")
+			spam := send(bob, "b1", "from bob")
+			last := send(alice, "a2", "alice again")
+			alice.MustDo("PUT", "/_matrix/client/v3/user/"+url.PathEscape(alice.UserID)+"/account_data/m.ignored_user_list",
+				map[string]any{"ignored_users": map[string]any{bob.UserID: map[string]any{}}}, 200)
+
+			if r := alice.Do("GET", roomPath(roomID, "/event/"+url.PathEscape(spam)), nil); r.Status != 404 {
+				t.Errorf("GET /event of an ignored user's message = %d %s; want 404", r.Status, r.Raw)
+			}
+			if r := alice.Do("GET", roomPath(roomID, "/context/"+url.PathEscape(spam)), nil); r.Status != 404 {
+				t.Errorf("/context of an ignored user's message = %d %s; want 404", r.Status, r.Raw)
+			}
+			r := alice.MustDo("GET", roomPath(roomID, "/context/"+url.PathEscape(first)+"?limit=10"), nil, 200)
+			got := udDescribe(r.Body["events_after"].([]any))
+			if fmt.Sprint(got) != fmt.Sprintf("[%s:m.room.message:alice again]", alice.UserID) {
+				t.Errorf("/context events_after = %v; want only alice's message", got)
+			}
+			if r := bob.Do("GET", roomPath(roomID, "/event/"+url.PathEscape(last)), nil); r.Status != 200 {
+				t.Errorf("bob, who ignores nobody, GET /event = %d; want 200", r.Status)
+			}
+		})
+	}
+}

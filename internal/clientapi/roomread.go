@@ -149,6 +149,13 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, s *Session) error
 	if !vis.CanSee(e) {
 		return notFound
 	}
+	ignored, err := a.db.IgnoredUsers(r.Context(), s.UserID)
+	if err != nil {
+		return err
+	}
+	if HiddenByIgnore(ignored, e) {
+		return notFound // as Synapse: an ignored user's message is not served
+	}
 	out, err := a.rooms.ClientEvents(r.Context(), []*rooms.Stored{e}, rooms.Viewer{UserID: s.UserID, DeviceID: s.DeviceID}, true)
 	if err != nil {
 		return err
