@@ -124,6 +124,11 @@ func (a *API) getAccountData(w http.ResponseWriter, r *http.Request, s *Session)
 	if err != nil {
 		return err
 	}
+	if roomID == "" && typ == "m.push_rules" {
+		// The rules live in their own store; /sync shows them as this
+		// account data, and Synapse serves them here as well.
+		return a.getPushRules(w, r, s)
+	}
 	content, err := a.db.AccountDataOf(r.Context(), s.UserID, roomID, typ)
 	if err == store.ErrNotFound {
 		return matrix.NotFound("Account data not found")

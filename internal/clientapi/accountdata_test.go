@@ -375,3 +375,16 @@ func TestLeftRoomAccountData(t *testing.T) {
 		}
 	})
 }
+
+// GET of the m.push_rules account data answers the user's push rules, as
+// Synapse does (they are stored by the push rules API, and /sync shows them
+// as this account data).
+func TestAccountDataPushRules(t *testing.T) {
+	srv := testserver.Start(t, "sqlite", nil)
+	alice := srv.Register(t, "alice", "password1")
+	r := alice.MustDo("GET", "/_matrix/client/v3/user/"+url.PathEscape(alice.UserID)+"/account_data/m.push_rules", nil, 200)
+	global, _ := r.Body["global"].(map[string]any)
+	if global == nil || global["override"] == nil || global["underride"] == nil {
+		t.Fatalf("m.push_rules account data = %s; want the ruleset", r.Raw)
+	}
+}
