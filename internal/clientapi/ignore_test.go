@@ -168,3 +168,21 @@ func TestIgnoredUsersInEventAndContext(t *testing.T) {
 		})
 	}
 }
+
+// Search does not return an ignored user's messages.
+func TestIgnoredUsersInSearch(t *testing.T) {
+	srv := testserver.Start(t, "sqlite", nil)
+	alice := srv.Register(t, "alice", "password1")
+	bob := srv.Register(t, "bob", "password1")
+	roomID := alice.MustDo("POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "public_chat"}, 200).String("room_id")
+	bob.MustDo("POST", roomPath(roomID, "/join"), map[string]any{}, 200)
+	alice.MustDo("PUT", roomPath(roomID, "/send/m.room.message/a1"), map[string]any{"msgtype": "m.text", "body": "pineapple from alice"}, 200)
+	bob.MustDo("PUT", roomPath(roomID, "/send/m.room.message/b1"), map[string]any{"msgtype": "m.text", "body": "pineapple from bob"}, 200)
+	udIgnore(t, alice, bob.UserID)
+	r := alice.MustDo("POST", "/_matrix/client/v3/search", map[string]any{"search_categories": map[string]any{
+		"room_events": map[string]any{"search_term": "pineapple"}}}, 200)
+	results := r.Body["search_categories"].(map[string]any)["room_events"].(map[string]any)["results"].([]any)
+	if len(results) != 1 || results[0].(map[string]any)["result"].(map[string]any)["sender"] != alice.UserID {
+		t.Fatalf("search results = %s; want alice's message only", r.Raw)
+	}
+}

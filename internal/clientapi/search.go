@@ -397,6 +397,10 @@ func (a *API) searchPage(ctx context.Context, rs *roomSearch, q store.EventSearc
 		return nil, nil, nil
 	}
 	vis := map[string]*rooms.Visibility{}
+	ignored, err := a.db.IgnoredUsers(ctx, userID) // hidden here as in /messages
+	if err != nil {
+		return nil, nil, err
+	}
 	// Rooms, senders and types are applied by the store; what is left
 	// is contains_url. (The rooms of the filter would also drop the
 	// predecessors' events.)
@@ -429,7 +433,7 @@ func (a *API) searchPage(ctx context.Context, rs *roomSearch, q store.EventSearc
 				vis[h.RoomID] = v
 			}
 			e := evs[h.EventID]
-			if e == nil || !v.CanSee(e) || !post.MatchEvent(h.RoomID, e.Type(), e.Sender(), e.Content()) {
+			if e == nil || !v.CanSee(e) || HiddenByIgnore(ignored, e) || !post.MatchEvent(h.RoomID, e.Type(), e.Sender(), e.Content()) {
 				continue
 			}
 			page = append(page, searchResult{ev: e, rank: h.Rank})
