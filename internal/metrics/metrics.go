@@ -88,11 +88,11 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // ServeHTTP writes the metrics in the Prometheus text format.
 func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	reg.WriteTo(w)
+	reg.Write(w)
 }
 
-// WriteTo writes the metrics to out.
-func (reg *Registry) WriteTo(out io.Writer) {
+// Write writes the metrics to out.
+func (reg *Registry) Write(out io.Writer) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fmt.Fprintf(out, "# HELP chappe_uptime_seconds Seconds since the process started.\n# TYPE chappe_uptime_seconds gauge\nchappe_uptime_seconds %g\n", time.Since(reg.start).Seconds())
