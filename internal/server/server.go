@@ -187,6 +187,7 @@ func (s *Server) Run(ctx context.Context) error {
 // already: every store method commits before the handler answers.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
+	s.notifier.Close() // long-polls answer now rather than at their timeout
 	for _, srv := range s.servers {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)

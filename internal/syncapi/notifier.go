@@ -25,6 +25,9 @@ type MembersLoader func(ctx context.Context, roomID string) ([]string, error)
 type Notifier struct {
 	loadMembers MembersLoader
 
+	closing   chan struct{} // closed when the server shuts down
+	closeOnce sync.Once
+
 	mu    sync.Mutex // guards everything below
 	pos   int64
 	users map[string]*userWake
@@ -38,7 +41,8 @@ type userWake struct {
 
 // NewNotifier returns a notifier starting at pos.
 func NewNotifier(pos int64, loadMembers MembersLoader) *Notifier {
-	return &Notifier{loadMembers: loadMembers, pos: pos, users: map[string]*userWake{}, rooms: map[string]map[string]struct{}{}}
+	return &Notifier{loadMembers: loadMembers, pos: pos, users: map[string]*userWake{}, rooms: map[string]map[string]struct{}{},
+		closing: make(chan struct{})}
 }
 
 // Pos is the latest event stream position the notifier has seen.
@@ -175,5 +179,12 @@ func (n *Notifier) Wait(ctx context.Context, userID string, gen uint64) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	case <-n.closing:
+		return false
 	}
 }
+
+// Close ends every wait, now and later: at shutdown, waiting /syncs answer
+// at once with what they have instead of holding up the graceful stop
+// until their timeout.
+func (n *Notifier) Close() { n.closeOnce.Do(func() { close(n.closing) }) }

@@ -1,6 +1,7 @@
 package syncapi_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -69,5 +70,34 @@ func TestSyncSendReceive(t *testing.T) {
 				t.Fatalf("incremental sync timeline = %v; want [late]\n%s", got, r.Raw)
 			}
 		})
+	}
+}
+
+// At shutdown a waiting long-poll answers at once with an empty response
+// (200 and a next_batch), instead of holding the graceful stop for its
+// whole timeout.
+func TestShutdownEndsLongPolls(t *testing.T) {
+	srv := testserver.Start(t, "sqlite", nil)
+	alice := srv.Register(t, "alice", "password1")
+	next := alice.MustDo("GET", "/_matrix/client/v3/sync", nil, 200).String("next_batch")
+	done := make(chan *testserver.Response, 1)
+	go func() { done <- alice.Do("GET", "/_matrix/client/v3/sync?timeout=60000&since="+next, nil) }()
+	time.Sleep(200 * time.Millisecond) // the sync is waiting now
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Shutdown took %v with a long-poll waiting; want it to end the wait", took)
+	}
+	select {
+	case r := <-done:
+		if r.Status != http.StatusOK || r.String("next_batch") == "" {
+			t.Errorf("the waiting sync got %d %s; want 200 with a next_batch", r.Status, r.Raw)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting sync never answered")
 	}
 }
