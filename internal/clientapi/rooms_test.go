@@ -275,3 +275,24 @@ func TestRoomReads(t *testing.T) {
 		})
 	}
 }
+
+// createRoom's initial_state may name in m.room.canonical_alias only the
+// alias that room_alias_name creates (M_BAD_ALIAS otherwise), as PUT
+// /state would.
+func TestCreateRoomInitialCanonicalAlias(t *testing.T) {
+	srv := testserver.Start(t, "sqlite", nil)
+	alice := srv.Register(t, "alice", "password1")
+	alice.MustDo("POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": "taken"}, 200)
+	state := func(alias string) []map[string]any {
+		return []map[string]any{{"type": "m.room.canonical_alias", "state_key": "", "content": map[string]any{"alias": alias}}}
+	}
+	r := alice.Do("POST", "/_matrix/client/v3/createRoom", map[string]any{"initial_state": state("#taken:chappe.test")})
+	if r.Status != 400 || r.Errcode() != "M_BAD_ALIAS" {
+		t.Errorf("initial canonical alias of another room = %d %s; want 400 M_BAD_ALIAS", r.Status, r.Raw)
+	}
+	r = alice.Do("POST", "/_matrix/client/v3/createRoom", map[string]any{"initial_state": state("not an alias")})
+	if r.Status != 400 || r.Errcode() != "M_INVALID_PARAM" {
+		t.Errorf("initial canonical alias that is no alias = %d %s; want 400 M_INVALID_PARAM", r.Status, r.Raw)
+	}
+	alice.MustDo("POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": "mine", "initial_state": state("#mine:chappe.test")}, 200)
+}

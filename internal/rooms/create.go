@@ -177,6 +177,11 @@ func (s *Service) CreateRoom(ctx context.Context, sender string, req CreateReque
 		if len(content) == 0 {
 			content = json.RawMessage("{}")
 		}
+		if st.Type == "m.room.canonical_alias" && st.StateKey == "" {
+			if err := checkInitialAliases(content, alias); err != nil {
+				return "", err
+			}
+		}
 		sk := st.StateKey
 		if _, err := b.add(st.Type, sender, &sk, content, ""); err != nil {
 			return "", err
@@ -289,4 +294,31 @@ func mustJSON(v any) json.RawMessage {
 		panic(err)
 	}
 	return b
+}
+
+// checkInitialAliases checks an m.room.canonical_alias of createRoom's
+// initial_state: a new room has no alias but the one room_alias_name
+// creates, so the event may name only that one (as PUT /state would
+// refuse any other with M_BAD_ALIAS).
+func checkInitialAliases(content json.RawMessage, created string) error {
+	var c struct {
+		Alias      *string  `json:"alias"`
+		AltAliases []string `json:"alt_aliases"`
+	}
+	if err := json.Unmarshal(content, &c); err != nil {
+		return matrix.BadJSON("m.room.canonical_alias: %v", err)
+	}
+	names := c.AltAliases
+	if c.Alias != nil {
+		names = append(names, *c.Alias)
+	}
+	for _, a := range names {
+		if _, err := matrix.ParseRoomAlias(a); err != nil {
+			return matrix.InvalidParam("Invalid room alias %q", a)
+		}
+		if a != created {
+			return matrix.Errorf(http.StatusBadRequest, "M_BAD_ALIAS", "Room alias %s does not point to this room", a)
+		}
+	}
+	return nil
 }
