@@ -170,20 +170,19 @@ func (db *DB) ForwardExtremities(ctx context.Context, roomID string) ([]string, 
 }
 
 func (db *DB) strings(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := db.read.QueryContext(ctx, q, args...)
+	return queryStrings(ctx, db.read, q, args...)
+}
+
+// queryStrings runs a query of one text column on a pool or in a
+// transaction and returns the column's values.
+func queryStrings(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return scanStrings(rows)
 }
 
 const eventCols = `e.stream_pos, e.event_id, e.room_id, r.version, e.pdu, COALESCE(e.redacted_by, ''), COALESCE(e.sender_device, ''), COALESCE(e.txn_id, '')`

@@ -15,27 +15,13 @@ type Membership struct {
 // MembershipHistory returns every membership event of the user in the
 // room, oldest first.
 func (db *DB) MembershipHistory(ctx context.Context, roomID, userID string) ([]Membership, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT stream_pos, COALESCE(membership, ''), event_id FROM events
-		WHERE room_id = $1 AND type = 'm.room.member' AND state_key = $2 ORDER BY stream_pos`, roomID, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Membership
-	for rows.Next() {
-		var m Membership
-		if err := rows.Scan(&m.Pos, &m.Membership, &m.EventID); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return db.StateHistory(ctx, roomID, "m.room.member", userID)
 }
 
-// StateHistory returns the IDs and positions of every event that set one
-// piece of a room's state, oldest first.
+// StateHistory returns every event that set one piece of a room's state,
+// oldest first, with its position (and membership, for member events).
 func (db *DB) StateHistory(ctx context.Context, roomID, typ, stateKey string) ([]Membership, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT stream_pos, event_id FROM events
+	rows, err := db.read.QueryContext(ctx, `SELECT stream_pos, COALESCE(membership, ''), event_id FROM events
 		WHERE room_id = $1 AND type = $2 AND state_key = $3 ORDER BY stream_pos`, roomID, typ, stateKey)
 	if err != nil {
 		return nil, err
@@ -44,7 +30,7 @@ func (db *DB) StateHistory(ctx context.Context, roomID, typ, stateKey string) ([
 	var out []Membership
 	for rows.Next() {
 		var m Membership
-		if err := rows.Scan(&m.Pos, &m.EventID); err != nil {
+		if err := rows.Scan(&m.Pos, &m.Membership, &m.EventID); err != nil {
 			return nil, err
 		}
 		out = append(out, m)

@@ -230,7 +230,7 @@ func backfillEventsTx(ctx context.Context, tx *sql.Tx, upto int64, n int) (int64
 // directory flags of every room from its current state.
 func backfillUsersTx(ctx context.Context) func(*sql.Tx) error {
 	return func(tx *sql.Tx) error {
-		users, err := txStrings(ctx, tx, `SELECT user_id FROM accounts UNION
+		users, err := queryStrings(ctx, tx, `SELECT user_id FROM accounts UNION
 			SELECT state_key FROM current_state WHERE type = 'm.room.member' AND membership = 'join'`)
 		if err != nil {
 			return err
@@ -268,23 +268,6 @@ func backfillUsersTx(ctx context.Context) func(*sql.Tx) error {
 		_, err = tx.ExecContext(ctx, `UPDATE search_backfill SET users_done = TRUE WHERE id = 1`)
 		return err
 	}
-}
-
-func txStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
 
 // rankFunc is SQLite's chappe_search_rank(body, term): search.Query.Rank,

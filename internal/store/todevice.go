@@ -212,15 +212,6 @@ func toDeviceInsert(n int) string {
 	return q.String()
 }
 
-// queryStrings runs a query in tx that returns one text column.
-func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanStrings(rows)
-}
-
 // scanStrings reads and closes rows of one text column.
 func scanStrings(rows *sql.Rows) ([]string, error) {
 	defer rows.Close()
