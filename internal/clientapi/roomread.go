@@ -42,6 +42,16 @@ func (a *API) roomView(ctx context.Context, roomID, userID string) (*rooms.Visib
 	return nil, 0, errNotInRoom
 }
 
+// pathRoomView parses {roomId} and returns the position up to which the
+// caller may see the room (see roomView).
+func (a *API) pathRoomView(r *http.Request, s *Session) (roomID string, pos int64, err error) {
+	if roomID, err = pathRoomID(r); err != nil {
+		return "", 0, err
+	}
+	_, pos, err = a.roomView(r.Context(), roomID, s.UserID)
+	return roomID, pos, err
+}
+
 // stateAt returns the room's state events as of pos.
 func (a *API) stateAt(ctx context.Context, roomID string, pos int64) ([]*rooms.Stored, error) {
 	ids, err := a.db.StateIDsAt(ctx, roomID, pos)
@@ -65,11 +75,7 @@ func (a *API) stateAt(ctx context.Context, roomID string, pos int64) ([]*rooms.S
 }
 
 func (a *API) getRoomState(w http.ResponseWriter, r *http.Request, s *Session) error {
-	roomID, err := pathRoomID(r)
-	if err != nil {
-		return err
-	}
-	_, pos, err := a.roomView(r.Context(), roomID, s.UserID)
+	roomID, pos, err := a.pathRoomView(r, s)
 	if err != nil {
 		return err
 	}
@@ -85,16 +91,12 @@ func (a *API) getRoomState(w http.ResponseWriter, r *http.Request, s *Session) e
 }
 
 func (a *API) getStateEvent(w http.ResponseWriter, r *http.Request, s *Session) error {
-	roomID, err := pathRoomID(r)
-	if err != nil {
-		return err
-	}
 	typ := r.PathValue("eventType")
 	sk, err := pathStateKey(r)
 	if err != nil {
 		return err
 	}
-	_, pos, err := a.roomView(r.Context(), roomID, s.UserID)
+	roomID, pos, err := a.pathRoomView(r, s)
 	if err != nil {
 		return err
 	}
@@ -164,11 +166,7 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, s *Session) error
 }
 
 func (a *API) getMembers(w http.ResponseWriter, r *http.Request, s *Session) error {
-	roomID, err := pathRoomID(r)
-	if err != nil {
-		return err
-	}
-	_, pos, err := a.roomView(r.Context(), roomID, s.UserID)
+	roomID, pos, err := a.pathRoomView(r, s)
 	if err != nil {
 		return err
 	}
@@ -204,11 +202,7 @@ func (a *API) getMembers(w http.ResponseWriter, r *http.Request, s *Session) err
 }
 
 func (a *API) getJoinedMembers(w http.ResponseWriter, r *http.Request, s *Session) error {
-	roomID, err := pathRoomID(r)
-	if err != nil {
-		return err
-	}
-	_, pos, err := a.roomView(r.Context(), roomID, s.UserID)
+	roomID, pos, err := a.pathRoomView(r, s)
 	if err != nil {
 		return err
 	}
