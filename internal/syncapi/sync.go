@@ -616,8 +616,9 @@ func (a *API) strippedState(ctx context.Context, roomID, userID string, pos int6
 		}
 	}
 	// Formatted for clients first, so that a redacted name or topic is
-	// served redacted here too.
-	formatted, err := a.rooms.ClientEvents(ctx, stored, req0(userID), false)
+	// served redacted here too. No device: stripped state carries no
+	// transaction IDs.
+	formatted, err := a.rooms.ClientEvents(ctx, stored, rooms.Viewer{UserID: userID}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -628,6 +629,3 @@ func (a *API) strippedState(ctx context.Context, roomID, userID string, pos int6
 	return out, nil
 }
 
-// req0 is a viewer with no device: stripped state carries no
-// transaction IDs.
-func req0(userID string) rooms.Viewer { return rooms.Viewer{UserID: userID} }
