@@ -105,6 +105,7 @@ func execSQL(t *testing.T, srv *testserver.Server, query string, args ...any) {
 	if _, err := db.Exec(query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
+	srv.DB.ForgetChanges() // the server did not see this write
 }
 
 // bodyList returns body[key] as a list of strings.

@@ -26,7 +26,7 @@ type AccountData struct {
 // markers' m.fully_read, push rules) write their account data through it
 // too; the caller wakes the user's /syncs (Notifier.NotifyUser(pos, userID)).
 func (db *DB) SetAccountData(ctx context.Context, userID, roomID, typ string, content json.RawMessage) (pos int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		pos, err = setAccountDataTx(ctx, tx, userID, roomID, typ, content)
 		return err
 	})
@@ -39,12 +39,12 @@ func (db *DB) SetAccountData(ctx context.Context, userID, roomID, typ string, co
 // and remove one tag of m.tag without losing a concurrent change to
 // another.
 func (db *DB) UpdateAccountData(ctx context.Context, userID, roomID, typ string, update func(old json.RawMessage) (json.RawMessage, error)) (pos int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		// Taking the stream position first locks the counter row until
 		// commit (nextPosTx), which serialises this read-modify-write with
 		// every other writer on both engines; SQLite has no SELECT … FOR
 		// UPDATE, and on PostgreSQL a row lock would miss the first insert.
-		next, err := nextPosTx(ctx, tx)
+		next, err := nextPosTx(ctx, tx, keyAccountData(userID))
 		if err != nil {
 			return err
 		}
@@ -77,15 +77,15 @@ func (db *DB) UpdateAccountData(ctx context.Context, userID, roomID, typ string,
 // errNoChange rolls back a transaction that has nothing to write.
 var errNoChange = errorString("store: no change")
 
-func setAccountDataTx(ctx context.Context, tx *sql.Tx, userID, roomID, typ string, content json.RawMessage) (int64, error) {
-	pos, err := nextPosTx(ctx, tx)
+func setAccountDataTx(ctx context.Context, tx *wtx, userID, roomID, typ string, content json.RawMessage) (int64, error) {
+	pos, err := nextPosTx(ctx, tx, keyAccountData(userID))
 	if err != nil {
 		return 0, err
 	}
 	return pos, upsertAccountDataTx(ctx, tx, userID, roomID, typ, content, pos)
 }
 
-func upsertAccountDataTx(ctx context.Context, tx *sql.Tx, userID, roomID, typ string, content json.RawMessage, pos int64) error {
+func upsertAccountDataTx(ctx context.Context, tx *wtx, userID, roomID, typ string, content json.RawMessage, pos int64) error {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, content); err != nil {
 		return err
@@ -139,15 +139,20 @@ const IgnoredUsersType = "m.ignored_user_list"
 // m.ignored_user_list account data (empty if none). Like Synapse it reads
 // what it can: a malformed list ignores nobody, and a user never ignores
 // themselves (their own events would vanish from their timeline).
+//
+// The result is cached until the user's account data changes
+// (changes.go); it is shared, and callers must not modify it.
 func (db *DB) IgnoredUsers(ctx context.Context, userID string) (map[string]bool, error) {
-	c, err := db.AccountDataOf(ctx, userID, "", IgnoredUsersType)
-	if err == ErrNotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return ParseIgnoredUsers(c, userID), nil
+	return cachedQuery(db, &db.caches.ignored, userID, func() (map[string]bool, error) {
+		c, err := db.AccountDataOf(ctx, userID, "", IgnoredUsersType)
+		if err == ErrNotFound {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return ParseIgnoredUsers(c, userID), nil
+	}, keyAccountData(userID))
 }
 
 // ParseIgnoredUsers reads the content of an m.ignored_user_list of

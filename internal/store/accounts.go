@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 )
 
@@ -18,7 +17,7 @@ type Account struct {
 // CreateAccount creates an account; ErrConflict if the user ID is taken
 // (also by a deactivated account: user IDs are never reused).
 func (db *DB) CreateAccount(ctx context.Context, a Account) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (user_id, password_hash, is_admin, created_ts) VALUES ($1, $2, $3, $4)`,
 			a.UserID, a.PasswordHash, a.IsAdmin, nowMS())
 		return mapErr(err)
@@ -47,7 +46,7 @@ func (db *DB) AccountExists(ctx context.Context, userID string) (bool, error) {
 // logout_devices); the device keepDevice stays.
 func (db *DB) SetPassword(ctx context.Context, userID, hash string, keepDevice *string) error {
 	defer db.deviceListsChanged(ctx, userID) // a spurious wake-up if none was deleted is harmless
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $1 WHERE user_id = $2`, hash, userID)
 		if err != nil {
 			return err
@@ -64,7 +63,7 @@ func (db *DB) SetPassword(ctx context.Context, userID, hash string, keepDevice *
 
 // SetAdmin grants or revokes server administration.
 func (db *DB) SetAdmin(ctx context.Context, userID string, admin bool) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE accounts SET is_admin = $1 WHERE user_id = $2`, admin, userID)
 		if err != nil {
 			return err
@@ -81,7 +80,7 @@ func (db *DB) SetAdmin(ctx context.Context, userID string, admin bool) error {
 // (as Synapse does), but the user ID stays taken.
 func (db *DB) Deactivate(ctx context.Context, userID string) error {
 	defer db.deviceListsChanged(ctx, userID)
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET deactivated = TRUE, password_hash = '' WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
@@ -94,7 +93,7 @@ func (db *DB) Deactivate(ctx context.Context, userID string) error {
 
 // deleteDevicesTx deletes the user's devices for which keep returns false
 // (all when keep is nil), with their tokens.
-func deleteDevicesTx(ctx context.Context, tx *sql.Tx, userID string, del func(deviceID string) bool) error {
+func deleteDevicesTx(ctx context.Context, tx *wtx, userID string, del func(deviceID string) bool) error {
 	rows, err := tx.QueryContext(ctx, `SELECT device_id FROM devices WHERE user_id = $1`, userID)
 	if err != nil {
 		return err

@@ -2,12 +2,11 @@ package store
 
 import (
 	"context"
-	"database/sql"
 )
 
 // CreateAlias maps a local alias to a room; ErrConflict if it is taken.
 func (db *DB) CreateAlias(ctx context.Context, alias, roomID, creator string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES ($1, $2, $3, $4)`,
 			alias, roomID, creator, nowMS())
 		return mapErr(err)

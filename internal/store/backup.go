@@ -32,7 +32,7 @@ func (e *WrongVersionError) Error() string {
 
 // CreateBackupVersion creates a backup version, which becomes current.
 func (db *DB) CreateBackupVersion(ctx context.Context, userID, algorithm string, authData []byte) (version int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM e2e_backup_versions WHERE user_id = $1`,
 			userID).Scan(&version); err != nil {
 			return err
@@ -49,7 +49,7 @@ func (db *DB) Backup(ctx context.Context, userID string, version int64) (BackupV
 	return backupTx(ctx, db.read, userID, version)
 }
 
-// querier is what *sql.DB and *sql.Tx share.
+// querier is what *sql.DB and *wtx share.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
@@ -77,7 +77,7 @@ func backupTx(ctx context.Context, q querier, userID string, version int64) (Bac
 // UpdateBackupVersion replaces a version's auth_data; ErrNotFound if the
 // version does not exist.
 func (db *DB) UpdateBackupVersion(ctx context.Context, userID string, version int64, authData []byte) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE e2e_backup_versions SET auth_data = $1 WHERE user_id = $2 AND version = $3 AND deleted = $4`,
 			string(authData), userID, version, false)
 		if err != nil {
@@ -93,7 +93,7 @@ func (db *DB) UpdateBackupVersion(ctx context.Context, userID string, version in
 // DeleteBackupVersion deletes a version and its keys (0: the current
 // one); ErrNotFound if there is no such version.
 func (db *DB) DeleteBackupVersion(ctx context.Context, userID string, version int64) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		if version == 0 {
 			err := tx.QueryRowContext(ctx, `SELECT version FROM e2e_backup_versions WHERE user_id = $1 AND deleted = $2
 				ORDER BY version DESC LIMIT 1`, userID, false).Scan(&version)
@@ -130,7 +130,7 @@ type BackupKey struct {
 // then the lower first_message_index, then the lower forwarded_count.
 // It returns the version's etag and key count afterwards.
 func (db *DB) PutBackupKeys(ctx context.Context, userID string, version int64, keys []BackupKey) (etag, count int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		if err := checkCurrentBackupTx(ctx, tx, userID, version); err != nil {
 			return err
 		}
@@ -207,7 +207,7 @@ func backupInsert(n int) string {
 	return q.String()
 }
 
-func checkCurrentBackupTx(ctx context.Context, tx *sql.Tx, userID string, version int64) error {
+func checkCurrentBackupTx(ctx context.Context, tx *wtx, userID string, version int64) error {
 	var current int64
 	err := tx.QueryRowContext(ctx, `SELECT version FROM e2e_backup_versions WHERE user_id = $1 AND deleted = $2
 		ORDER BY version DESC LIMIT 1`, userID, false).Scan(&current)
@@ -223,7 +223,7 @@ func checkCurrentBackupTx(ctx context.Context, tx *sql.Tx, userID string, versio
 	return nil
 }
 
-func etagAndCountTx(ctx context.Context, tx *sql.Tx, userID string, version int64, etag, count *int64) error {
+func etagAndCountTx(ctx context.Context, tx *wtx, userID string, version int64, etag, count *int64) error {
 	if err := tx.QueryRowContext(ctx, `SELECT etag FROM e2e_backup_versions WHERE user_id = $1 AND version = $2`,
 		userID, version).Scan(etag); err != nil {
 		return err
@@ -276,7 +276,7 @@ func (db *DB) BackupKeys(ctx context.Context, userID string, version int64, room
 // does not exist): all, a room's (sessionID empty) or one session's. It
 // returns the etag and count afterwards.
 func (db *DB) DeleteBackupKeys(ctx context.Context, userID string, version int64, roomID, sessionID string) (etag, count int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		var exists int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM e2e_backup_versions WHERE user_id = $1 AND version = $2 AND deleted = $3`,
 			userID, version, false).Scan(&exists); err != nil {

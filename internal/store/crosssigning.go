@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 )
 
@@ -56,7 +55,7 @@ func (db *DB) CrossSigningKeys(ctx context.Context, userIDs []string) (map[strin
 // needed; if they changed meanwhile, nothing is stored and the error is
 // ErrKeysChanged.
 func (db *DB) SetCrossSigningKeys(ctx context.Context, userID string, keys []CrossSigningKey, expect map[string]string) (pos int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT key_type, public_key FROM e2e_cross_signing_keys WHERE user_id = $1`, userID)
 		if err != nil {
 			return err
@@ -149,7 +148,7 @@ type DeviceListChange struct {
 // same target) and records the device list changes they make, in one
 // transaction. It returns the position of the last change.
 func (db *DB) AddSignatures(ctx context.Context, sigs []Signature, changes []DeviceListChange) (pos int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		for _, s := range sigs {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO e2e_signatures (target_user, target_key, signer_user, signer_key, signature)
 				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target_user, target_key, signer_user, signer_key) DO UPDATE

@@ -25,7 +25,7 @@ var ErrDeviceInUse = ErrConflict
 // refused with ErrDeviceInUse. It returns the position of the last
 // device list change.
 func (db *DB) PutDehydratedDevice(ctx context.Context, userID string, d DehydratedDevice, displayName *string, keys KeysUpload) (pos int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		var old string
 		err := tx.QueryRowContext(ctx, `SELECT device_id FROM e2e_dehydrated_devices WHERE user_id = $1`, userID).Scan(&old)
 		if err != nil && err != sql.ErrNoRows {
@@ -69,7 +69,7 @@ func (db *DB) DehydratedDevice(ctx context.Context, userID string) (DehydratedDe
 // its ID, or ErrNotFound.
 func (db *DB) DeleteDehydratedDevice(ctx context.Context, userID string) (string, error) {
 	var id string
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *wtx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT device_id FROM e2e_dehydrated_devices WHERE user_id = $1`, userID).Scan(&id); err != nil {
 			return mapErr(err)
 		}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"slices"
 )
 
@@ -12,8 +11,8 @@ import (
 // recordDeviceListChangeTx records that userID's devices or keys changed,
 // for everyone who shares a room with them (viewer "") or for viewer
 // alone, at the next stream position.
-func recordDeviceListChangeTx(ctx context.Context, tx *sql.Tx, userID, viewer string) (int64, error) {
-	pos, err := nextPosTx(ctx, tx)
+func recordDeviceListChangeTx(ctx context.Context, tx *wtx, userID, viewer string) (int64, error) {
+	pos, err := nextPosTx(ctx, tx, keyDeviceLists)
 	if err != nil {
 		return 0, err
 	}
@@ -167,7 +166,8 @@ func (db *DB) DeviceListChanges(ctx context.Context, userID string, from, to int
 // being deleted (its keys, the signatures on it and by it, its pending
 // to-device messages and to-device transaction IDs, a dehydrated device
 // record) and records the change of its user's device list.
-func deleteDeviceE2ETx(ctx context.Context, tx *sql.Tx, userID, deviceID string) error {
+func deleteDeviceE2ETx(ctx context.Context, tx *wtx, userID, deviceID string) error {
+	tx.touch(keyDeviceKeys(userID, deviceID))
 	for _, q := range []string{
 		`DELETE FROM e2e_device_keys WHERE user_id = $1 AND device_id = $2`,
 		`DELETE FROM e2e_one_time_keys WHERE user_id = $1 AND device_id = $2`,

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 )
 
 // Device is one login of a user.
@@ -31,7 +30,7 @@ type NewLogin struct {
 // server will invalidate any access token previously associated with the
 // device"), and stores the new tokens.
 func (db *DB) CreateLogin(ctx context.Context, l NewLogin) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		now := nowMS()
 		res, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (user_id, device_id) DO NOTHING`, l.UserID, l.DeviceID, l.DisplayName, now)
@@ -47,7 +46,7 @@ func (db *DB) CreateLogin(ctx context.Context, l NewLogin) error {
 	})
 }
 
-func revokeDeviceTokensTx(ctx context.Context, tx *sql.Tx, userID, deviceID string) error {
+func revokeDeviceTokensTx(ctx context.Context, tx *wtx, userID, deviceID string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2`, userID, deviceID); err != nil {
 		return err
 	}
@@ -55,7 +54,7 @@ func revokeDeviceTokensTx(ctx context.Context, tx *sql.Tx, userID, deviceID stri
 	return err
 }
 
-func insertTokensTx(ctx context.Context, tx *sql.Tx, userID, deviceID string, accessHash []byte, expiresTS int64, refreshHash, replaces []byte) error {
+func insertTokensTx(ctx context.Context, tx *wtx, userID, deviceID string, accessHash []byte, expiresTS int64, refreshHash, replaces []byte) error {
 	now := nowMS()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts, expires_ts, replaces_refresh)
 		VALUES ($1, $2, $3, $4, $5, $6)`, accessHash, userID, deviceID, now, expiresTS, replaces); err != nil {
@@ -100,7 +99,7 @@ func (db *DB) Device(ctx context.Context, userID, deviceID string) (Device, erro
 
 // SetDeviceDisplayName renames a device; ErrNotFound if it does not exist.
 func (db *DB) SetDeviceDisplayName(ctx context.Context, userID, deviceID, name string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3`, name, userID, deviceID)
 		if err != nil {
 			return err
@@ -114,7 +113,7 @@ func (db *DB) SetDeviceDisplayName(ctx context.Context, userID, deviceID, name s
 
 // TouchDevice records that the device was seen now from ip.
 func (db *DB) TouchDevice(ctx context.Context, userID, deviceID, ip string, ts int64) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen_ts = $1, last_seen_ip = $2 WHERE user_id = $3 AND device_id = $4`,
 			ts, ip, userID, deviceID)
 		return err
@@ -124,7 +123,7 @@ func (db *DB) TouchDevice(ctx context.Context, userID, deviceID, ip string, ts i
 // DeleteDevices deletes the given devices of the user and their tokens;
 // unknown device IDs are ignored, as the spec asks of /delete_devices.
 func (db *DB) DeleteDevices(ctx context.Context, userID string, deviceIDs []string) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *wtx) error {
 		for _, id := range deviceIDs {
 			if err := deleteDeviceTx(ctx, tx, userID, id); err != nil {
 				return err
@@ -141,7 +140,7 @@ func (db *DB) DeleteDevices(ctx context.Context, userID string, deviceIDs []stri
 // deleteDeviceTx is the one place that removes a device: everything that
 // belongs to a device (tokens, end-to-end keys, to-device messages) goes
 // with it here, and its user's device list changes.
-func deleteDeviceTx(ctx context.Context, tx *sql.Tx, userID, deviceID string) error {
+func deleteDeviceTx(ctx context.Context, tx *wtx, userID, deviceID string) error {
 	if err := revokeDeviceTokensTx(ctx, tx, userID, deviceID); err != nil {
 		return err
 	}

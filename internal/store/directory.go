@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -35,7 +34,7 @@ func (db *DB) RoomAliases(ctx context.Context, roomID string) ([]string, error) 
 // ErrNotFound.
 func (db *DB) DeleteAlias(ctx context.Context, alias string) (RoomAlias, error) {
 	a := RoomAlias{Alias: alias}
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *wtx) error {
 		return mapErr(tx.QueryRowContext(ctx, `DELETE FROM room_aliases WHERE alias = $1 RETURNING room_id, creator`, alias).
 			Scan(&a.RoomID, &a.Creator))
 	})
@@ -45,10 +44,10 @@ func (db *DB) DeleteAlias(ctx context.Context, alias string) (RoomAlias, error) 
 // SetPublished lists the room in the published room directory (public) or
 // takes it out. Either is a no-op when the room is already so.
 func (db *DB) SetPublished(ctx context.Context, roomID string, public bool) error {
-	return db.tx(ctx, func(tx *sql.Tx) error { return setPublishedTx(ctx, tx, roomID, public) })
+	return db.tx(ctx, func(tx *wtx) error { return setPublishedTx(ctx, tx, roomID, public) })
 }
 
-func setPublishedTx(ctx context.Context, tx *sql.Tx, roomID string, public bool) error {
+func setPublishedTx(ctx context.Context, tx *wtx, roomID string, public bool) error {
 	if !public {
 		_, err := tx.ExecContext(ctx, `DELETE FROM room_directory WHERE room_id = $1`, roomID)
 		return err
@@ -167,7 +166,7 @@ type RoomUpgrade struct {
 // published room directory, if it had one, to the new room. It returns
 // the stream position of the last event.
 func (db *DB) UpgradeRoom(ctx context.Context, u RoomUpgrade) (pos int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO rooms (room_id, version, creator, created_ts) VALUES ($1, $2, $3, $4)`,
 			u.New.RoomID, u.New.Version, u.New.Creator, nowMS()); err != nil {
 			return mapErr(err)

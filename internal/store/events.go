@@ -55,7 +55,7 @@ type NewRoom struct {
 // room directory and its first events in one transaction: a room exists
 // whole or not at all. ErrConflict means the alias is taken.
 func (db *DB) CreateRoom(ctx context.Context, r NewRoom, evs []NewEvent) (pos int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO rooms (room_id, version, creator, created_ts) VALUES ($1, $2, $3, $4)`,
 			r.RoomID, r.Version, r.Creator, nowMS()); err != nil {
 			return mapErr(err)
@@ -91,13 +91,21 @@ func (db *DB) RoomVersion(ctx context.Context, roomID string) (string, error) {
 
 // nextPosTx takes the next global stream position. The UPDATE locks the
 // counter row until the transaction ends, so positions commit in order.
-func nextPosTx(ctx context.Context, tx *sql.Tx) (int64, error) {
+//
+// The keys name what the position changes in the change log (changes.go).
+func nextPosTx(ctx context.Context, tx *wtx, keys ...string) (int64, error) {
 	var pos int64
-	err := tx.QueryRowContext(ctx, `UPDATE stream_counter SET pos = pos + 1 WHERE id = 1 RETURNING pos`).Scan(&pos)
-	return pos, err
+	if err := tx.QueryRowContext(ctx, `UPDATE stream_counter SET pos = pos + 1 WHERE id = 1 RETURNING pos`).Scan(&pos); err != nil {
+		return 0, err
+	}
+	tx.pos = pos
+	for _, k := range keys {
+		tx.touch(k)
+	}
+	return pos, nil
 }
 
-func appendEventTx(ctx context.Context, tx *sql.Tx, e *NewEvent) (int64, error) {
+func appendEventTx(ctx context.Context, tx *wtx, e *NewEvent) (int64, error) {
 	if e.TxnID != "" {
 		res, err := tx.ExecContext(ctx, `INSERT INTO transaction_ids (user_id, device_id, txn_id, event_id, created_ts)
 			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, e.Sender, e.SenderDevice, e.TxnID, e.EventID, nowMS())
@@ -108,7 +116,14 @@ func appendEventTx(ctx context.Context, tx *sql.Tx, e *NewEvent) (int64, error) 
 			return 0, ErrConflict
 		}
 	}
-	pos, err := nextPosTx(ctx, tx)
+	keys := []string{keyRoom(e.RoomID)}
+	if e.StateKey != nil {
+		keys = append(keys, keyState(e.RoomID, e.Type, *e.StateKey))
+	}
+	if e.Type == "m.room.member" && e.StateKey != nil {
+		keys = append(keys, keyMembers, keyRooms(*e.StateKey))
+	}
+	pos, err := nextPosTx(ctx, tx, keys...)
 	if err != nil {
 		return 0, err
 	}
@@ -292,10 +307,11 @@ func (db *DB) EventIDForTxn(ctx context.Context, userID, deviceID, txnID string)
 }
 
 // StreamPos returns the latest stream position.
+//
+// It is kept in memory (changes.go): every write goes through this
+// process.
 func (db *DB) StreamPos(ctx context.Context) (int64, error) {
-	var pos int64
-	err := db.read.QueryRowContext(ctx, `SELECT pos FROM stream_counter WHERE id = 1`).Scan(&pos)
-	return pos, err
+	return db.changes.committedPos(), nil
 }
 
 // RedactionsOf returns, for those of the events that are redacted, the ID

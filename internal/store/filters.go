@@ -18,7 +18,7 @@ func (e errorString) Error() string { return string(e) }
 // AddFilter stores a filter and returns its ID; an identical filter of the
 // same user gets its existing ID back.
 func (db *DB) AddFilter(ctx context.Context, userID, filterJSON string) (id int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		err := tx.QueryRowContext(ctx, `SELECT filter_id FROM filters WHERE user_id = $1 AND filter = $2`, userID, filterJSON).Scan(&id)
 		if err != sql.ErrNoRows {
 			return err

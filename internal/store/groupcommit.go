@@ -102,11 +102,15 @@ func (db *DB) commitGroup(group []*appendReq) {
 			}
 		}
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("store: begin: %w", err))
 		return
 	}
+	defer db.wstmts.prepareWanted(ctx, db.write)
+	tx := &wtx{Tx: sqlTx, stmts: &db.wstmts, changes: &db.changes}
+	committed := false
+	defer func() { tx.settle(committed) }()
 	for _, g := range group {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT append_one`); err != nil {
 			tx.Rollback()
@@ -140,5 +144,8 @@ func (db *DB) commitGroup(group []*appendReq) {
 		for _, g := range group {
 			g.err = err // nothing of the group is stored
 		}
+		return
 	}
+	committed = true
+	db.wakeTextIndexer()
 }

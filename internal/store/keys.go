@@ -25,7 +25,7 @@ type SigningKey struct {
 // server signs with the same key and a restart keeps it.
 func (db *DB) ServerSigningKey(ctx context.Context) (SigningKey, error) {
 	var k SigningKey
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *wtx) error {
 		var seed []byte
 		err := tx.QueryRowContext(ctx, `SELECT key_id, seed FROM server_keys ORDER BY created_ts DESC, key_id LIMIT 1`).Scan(&k.ID, &seed)
 		if err == sql.ErrNoRows {
@@ -84,14 +84,17 @@ type KeysUpload struct {
 // pos is the device list change the upload made (new or different device
 // keys), 0 if none.
 func (db *DB) UploadKeys(ctx context.Context, up KeysUpload) (pos int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		pos, err = uploadKeysTx(ctx, tx, up)
 		return err
 	})
 	return pos, err
 }
 
-func uploadKeysTx(ctx context.Context, tx *sql.Tx, up KeysUpload) (pos int64, err error) {
+func uploadKeysTx(ctx context.Context, tx *wtx, up KeysUpload) (pos int64, err error) {
+	if len(up.OneTimeKeys) > 0 || len(up.FallbackKeys) > 0 {
+		tx.touch(keyDeviceKeys(up.UserID, up.DeviceID))
+	}
 	if up.DeviceKeys != nil {
 		if pos, err = putDeviceKeysTx(ctx, tx, up); err != nil {
 			return 0, err
@@ -133,7 +136,7 @@ func uploadKeysTx(ctx context.Context, tx *sql.Tx, up KeysUpload) (pos int64, er
 
 // putDeviceKeysTx stores device keys; pos is the device list change, 0 if
 // the same keys were stored already.
-func putDeviceKeysTx(ctx context.Context, tx *sql.Tx, up KeysUpload) (pos int64, err error) {
+func putDeviceKeysTx(ctx context.Context, tx *wtx, up KeysUpload) (pos int64, err error) {
 	var oldJSON, oldIdentity string
 	err = tx.QueryRowContext(ctx, `SELECT key_json, identity FROM e2e_device_keys WHERE user_id = $1 AND device_id = $2`,
 		up.UserID, up.DeviceID).Scan(&oldJSON, &oldIdentity)
@@ -178,11 +181,44 @@ func (db *DB) OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (ma
 	return out, rows.Err()
 }
 
-// UnusedFallbackKeyTypes returns the algorithms for which the device has a
-// fallback key that no claim has handed out yet.
-func (db *DB) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
-	return db.strings(ctx, `SELECT algorithm FROM e2e_fallback_keys WHERE user_id = $1 AND device_id = $2 AND used = $3
-		ORDER BY algorithm`, userID, deviceID, false)
+// DeviceKeyCounts returns, in one query, what every /sync tells a device
+// of its keys: OneTimeKeyCounts, and the algorithms for which the device
+// has a fallback key that no claim has handed out yet.
+//
+// The result is cached until the device's keys change (changes.go); it is
+// shared, and callers must not modify it.
+func (db *DB) DeviceKeyCounts(ctx context.Context, userID, deviceID string) (otks map[string]int, fallbacks []string, err error) {
+	c, err := cachedQuery(db, &db.caches.deviceKeys, keyDeviceKeys(userID, deviceID), func() (deviceKeyCounts, error) {
+		otks, fallbacks, err := db.deviceKeyCounts(ctx, userID, deviceID)
+		return deviceKeyCounts{otks, fallbacks}, err
+	})
+	return c.otks, c.fallbacks, err
+}
+
+func (db *DB) deviceKeyCounts(ctx context.Context, userID, deviceID string) (otks map[string]int, fallbacks []string, err error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT 0, algorithm, COUNT(*) FROM e2e_one_time_keys
+			WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm
+		UNION ALL
+		SELECT 1, algorithm, 0 FROM e2e_fallback_keys WHERE user_id = $1 AND device_id = $2 AND used = $3`, userID, deviceID, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	otks = map[string]int{}
+	for rows.Next() {
+		var fallback, n int
+		var alg string
+		if err := rows.Scan(&fallback, &alg, &n); err != nil {
+			return nil, nil, err
+		}
+		if fallback == 1 {
+			fallbacks = append(fallbacks, alg)
+		} else {
+			otks[alg] = n
+		}
+	}
+	slices.Sort(fallbacks)
+	return otks, fallbacks, rows.Err()
 }
 
 // KeyClaim asks for one key of a device.
@@ -214,9 +250,10 @@ func (db *DB) ClaimKeys(ctx context.Context, claims []KeyClaim) ([]ClaimedKey, e
 		return cmp.Or(strings.Compare(a.UserID, b.UserID), strings.Compare(a.DeviceID, b.DeviceID), strings.Compare(a.Algorithm, b.Algorithm))
 	})
 	var out []ClaimedKey
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *wtx) error {
 		out = out[:0]
 		for _, c := range claims {
+			tx.touch(keyDeviceKeys(c.UserID, c.DeviceID))
 			k, ok, err := claimOneTimeKeyTx(ctx, tx, c)
 			if err != nil {
 				return err
@@ -241,7 +278,7 @@ func (db *DB) ClaimKeys(ctx context.Context, claims []KeyClaim) ([]ClaimedKey, e
 	return out, err
 }
 
-func claimOneTimeKeyTx(ctx context.Context, tx *sql.Tx, c KeyClaim) (ClaimedKey, bool, error) {
+func claimOneTimeKeyTx(ctx context.Context, tx *wtx, c KeyClaim) (ClaimedKey, bool, error) {
 	for {
 		var keyID, js string
 		err := tx.QueryRowContext(ctx, `DELETE FROM e2e_one_time_keys WHERE id = (

@@ -84,7 +84,7 @@ type PutBlobFunc func(sha256 string) error
 // total bytes (ErrQuota); the check is exact on SQLite and may be
 // overshot by concurrent uploads on PostgreSQL.
 func (db *DB) InsertMedia(ctx context.Context, m Media, quota int64, put PutBlobFunc) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		if err := checkQuotaTx(ctx, tx, m.UserID, m.Size, quota); err != nil {
 			return err
 		}
@@ -98,7 +98,7 @@ func (db *DB) InsertMedia(ctx context.Context, m Media, quota int64, put PutBlob
 	})
 }
 
-func checkQuotaTx(ctx context.Context, tx *sql.Tx, userID string, size, quota int64) error {
+func checkQuotaTx(ctx context.Context, tx *wtx, userID string, size, quota int64) error {
 	if quota == 0 || userID == "" {
 		return nil
 	}
@@ -114,7 +114,7 @@ func checkQuotaTx(ctx context.Context, tx *sql.Tx, userID string, size, quota in
 
 // refBlobTx adds a reference to the content, creating its row if needed,
 // and stores it while holding the row's lock.
-func refBlobTx(ctx context.Context, tx *sql.Tx, sha256 string, size int64, put PutBlobFunc) error {
+func refBlobTx(ctx context.Context, tx *wtx, sha256 string, size int64, put PutBlobFunc) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO media_blobs (sha256, size, refs, created_ts) VALUES ($1, $2, 1, $3)
 		ON CONFLICT (sha256) DO UPDATE SET refs = media_blobs.refs + 1`, sha256, size, nowMS()); err != nil {
 		return err
@@ -128,7 +128,7 @@ type DeleteBlobFunc func(sha256 string) error
 
 // unrefBlobTx drops a reference to the content and reports whether it
 // was the last one (the row is then gone).
-func unrefBlobTx(ctx context.Context, tx *sql.Tx, sha256 string) (last bool, err error) {
+func unrefBlobTx(ctx context.Context, tx *wtx, sha256 string) (last bool, err error) {
 	var refs int
 	if err := tx.QueryRowContext(ctx, `UPDATE media_blobs SET refs = refs - 1 WHERE sha256 = $1 RETURNING refs`, sha256).Scan(&refs); err != nil {
 		return false, mapErr(err)
@@ -144,7 +144,7 @@ func unrefBlobTx(ctx context.Context, tx *sql.Tx, sha256 string) (last bool, err
 // POST /_matrix/media/v1/create (m.UnusedExpiresTS set). maxPending caps
 // the user's unexpired pending IDs (ErrPendingLimit).
 func (db *DB) CreatePendingMedia(ctx context.Context, m Media, maxPending int) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM media
 			WHERE user_id = $1 AND uploaded_ts IS NULL AND unused_expires_ts > $2`, m.UserID, m.CreatedTS).Scan(&n); err != nil {
@@ -164,7 +164,7 @@ func (db *DB) CreatePendingMedia(ctx context.Context, m Media, maxPending int) e
 // ErrNotFound for an unknown or expired ID, ErrNotOwner when another user
 // created it, ErrAlreadyUploaded when it has content, ErrQuota.
 func (db *DB) CompletePendingMedia(ctx context.Context, m Media, now, quota int64, put PutBlobFunc) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		var owner string
 		var uploaded, expires sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT user_id, uploaded_ts, unused_expires_ts FROM media WHERE media_id = $1`, m.MediaID).
@@ -204,7 +204,7 @@ func (db *DB) CompletePendingMedia(ctx context.Context, m Media, now, quota int6
 // came before they expired.
 func (db *DB) DeleteExpiredPendingMedia(ctx context.Context, now int64) (int64, error) {
 	var n int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM media WHERE uploaded_ts IS NULL AND unused_expires_ts <= $1`, now)
 		if err != nil {
 			return err
@@ -218,7 +218,7 @@ func (db *DB) DeleteExpiredPendingMedia(ctx context.Context, now int64) (int64, 
 // QuarantineMedia sets (by != "") or clears (by == "") the quarantine of
 // a media item; ErrNotFound if there is none.
 func (db *DB) QuarantineMedia(ctx context.Context, mediaID, by string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		var res sql.Result
 		var err error
 		if by == "" {
@@ -241,7 +241,7 @@ func (db *DB) QuarantineMedia(ctx context.Context, mediaID, by string) error {
 // (unknown ones are skipped).
 func (db *DB) DeleteMedia(ctx context.Context, mediaIDs []string, del DeleteBlobFunc) ([]string, error) {
 	var deleted []string
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *wtx) error {
 		deleted = deleted[:0]
 		var gone []string
 		for _, id := range mediaIDs {
@@ -285,7 +285,7 @@ func (db *DB) DeleteMedia(ctx context.Context, mediaIDs []string, del DeleteBlob
 	return deleted, err
 }
 
-func deleteThumbnailsTx(ctx context.Context, tx *sql.Tx, mediaID string) ([]string, error) {
+func deleteThumbnailsTx(ctx context.Context, tx *wtx, mediaID string) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, `DELETE FROM media_thumbnails WHERE media_id = $1 RETURNING sha256`, mediaID)
 	if err != nil {
 		return nil, err
@@ -305,7 +305,7 @@ func deleteThumbnailsTx(ctx context.Context, tx *sql.Tx, mediaID string) ([]stri
 // SetBlobScan records the scanner's verdict on content: infected is the
 // threat found, ” if clean.
 func (db *DB) SetBlobScan(ctx context.Context, sha256 string, scannedTS int64, infected string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE media_blobs SET scanned_ts = $2, infected = $3 WHERE sha256 = $1`, sha256, scannedTS, infected)
 		return err
 	})
@@ -336,7 +336,7 @@ func (db *DB) ThumbnailOf(ctx context.Context, mediaID string, width, height int
 // ErrConflict and the caller reads that one. ErrNotFound: the media item
 // is gone.
 func (db *DB) InsertThumbnail(ctx context.Context, t Thumbnail, put PutBlobFunc) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		var exists int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM media WHERE media_id = $1`, t.MediaID).Scan(&exists); err != nil {
 			return err
@@ -365,7 +365,7 @@ func (db *DB) URLPreview(ctx context.Context, url string, bucket int64) ([]byte,
 // PutURLPreview caches a preview; it also forgets previews fetched
 // before expireBefore.
 func (db *DB) PutURLPreview(ctx context.Context, url string, bucket int64, response []byte, expireBefore int64) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM media_url_previews WHERE fetched_ts < $1`, expireBefore); err != nil {
 			return err
 		}
@@ -378,7 +378,7 @@ func (db *DB) PutURLPreview(ctx context.Context, url string, bucket int64, respo
 
 // DeleteURLPreviewsBefore forgets previews fetched before ts.
 func (db *DB) DeleteURLPreviewsBefore(ctx context.Context, ts int64) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM media_url_previews WHERE fetched_ts < $1`, ts)
 		return err
 	})

@@ -71,7 +71,7 @@ const (
 // returns the presence as stored and the new stream position (0 unless
 // PresenceNotify).
 func (db *DB) UpdatePresence(ctx context.Context, userID string, change func(p *Presence) PresenceChange) (p Presence, pos int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		// The first write creates the row, so that FOR UPDATE below has
 		// a row to lock on PostgreSQL; SQLite's single writer serialises
 		// anyway.
@@ -91,7 +91,7 @@ func (db *DB) UpdatePresence(ctx context.Context, userID string, change func(p *
 		case PresenceUnchanged:
 			return errNoChange
 		case PresenceNotify:
-			if pos, err = nextPosTx(ctx, tx); err != nil {
+			if pos, err = nextPosTx(ctx, tx, keyPresence); err != nil {
 				return err
 			}
 			p.Pos = pos

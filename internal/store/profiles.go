@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 )
 
@@ -29,7 +28,7 @@ func (db *DB) Profile(ctx context.Context, userID string) (map[string]json.RawMe
 // ({"field":value,...}); ok is false (and nothing changes) when the change
 // would make it maxTotal or more.
 func (db *DB) SetProfileField(ctx context.Context, userID, field string, value json.RawMessage, maxTotal int) (ok bool, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		if value == nil {
 			_, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE user_id = $1 AND field = $2`, userID, field)
 			if ok = err == nil; ok {

@@ -38,14 +38,17 @@ const pushBatch = 32
 // it. A nil outcome (an event nobody evaluated) stores nothing. A
 // redaction removes the notifications of the event it redacts, as Synapse
 // does: what was redacted no longer counts as unread.
-func (p *PushOutcome) storeTx(ctx context.Context, tx *sql.Tx, e *NewEvent, pos int64) error {
+func (p *PushOutcome) storeTx(ctx context.Context, tx *wtx, e *NewEvent, pos int64) error {
 	if e.Redacts != "" {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM push_actions WHERE event_id = $1 AND room_id = $2`, e.Redacts, e.RoomID); err != nil {
+		if err := forgetPushActionsTx(ctx, tx, e.Redacts, e.RoomID); err != nil {
 			return fmt.Errorf("store: push actions of a redacted event: %w", err)
 		}
 	}
 	if p == nil {
 		return nil
+	}
+	if err := p.countTx(ctx, tx, e.RoomID); err != nil {
+		return fmt.Errorf("store: unread summary: %w", err)
 	}
 	shared := []any{e.RoomID, pos, e.EventID, p.ThreadID, nowMS()}
 	var stmt *sql.Stmt // for full batches, prepared once
@@ -98,12 +101,109 @@ func pushInsert(n int) string {
 	return q.String()
 }
 
+// countTx adds the outcome's notifications to the users' unread summaries
+// (see UnreadCounts). The event is the newest of its room, so it is after
+// every read mark and always counts.
+func (p *PushOutcome) countTx(ctx context.Context, tx *wtx, roomID string) error {
+	for start := 0; start < len(p.Actions); start += pushBatch {
+		chunk := p.Actions[start:min(start+pushBatch, len(p.Actions))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO unread_summary (user_id, room_id, thread_id, notifs, highlights) VALUES `)
+		args := make([]any, 2, 2+2*len(chunk))
+		args[0], args[1] = roomID, p.ThreadID
+		for i, a := range chunk {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			fmt.Fprintf(&q, "($%d,$1,$2,1,$%d)", 3+2*i, 4+2*i)
+			h := 0
+			if a.Highlight {
+				h = 1
+			}
+			args = append(args, a.UserID, h)
+		}
+		q.WriteString(` ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET notifs = unread_summary.notifs + 1,
+			highlights = unread_summary.highlights + excluded.highlights`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forgetPushActionsTx removes the notifications of a redacted event and
+// recounts the unread summaries they were in.
+func forgetPushActionsTx(ctx context.Context, tx *wtx, eventID, roomID string) error {
+	type userThread struct{ user, thread string }
+	rows, err := tx.QueryContext(ctx, `SELECT user_id, thread_id FROM push_actions WHERE event_id = $1 AND room_id = $2`, eventID, roomID)
+	if err != nil {
+		return err
+	}
+	var affected []userThread
+	for rows.Next() {
+		var ut userThread
+		if err := rows.Scan(&ut.user, &ut.thread); err != nil {
+			rows.Close()
+			return err
+		}
+		affected = append(affected, ut)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(affected) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM push_actions WHERE event_id = $1 AND room_id = $2`, eventID, roomID); err != nil {
+		return err
+	}
+	for _, ut := range affected {
+		if err := recountTx(ctx, tx, ut.user, roomID, ut.thread); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // readMarkTx moves a user's read mark in a room's thread forward to pos;
-// it never moves back.
-func readMarkTx(ctx context.Context, tx *sql.Tx, userID, roomID, threadID string, pos int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO read_marks (user_id, room_id, thread_id, event_pos) VALUES ($1, $2, $3, $4)
+// it never moves back. A mark that moves recounts the unread summaries it
+// covers: its thread's, or every thread's for the unthreaded mark.
+func readMarkTx(ctx context.Context, tx *wtx, userID, roomID, threadID string, pos int64) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO read_marks (user_id, room_id, thread_id, event_pos) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET event_pos = excluded.event_pos
 		WHERE excluded.event_pos > read_marks.event_pos`, userID, roomID, threadID, pos)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	return recountTx(ctx, tx, userID, roomID, threadID)
+}
+
+// unreadAfterMarks is the condition on push_actions a that it is after
+// both the user's unthreaded read mark and their mark for a's thread;
+// $1 and $2 are the user and the room.
+const unreadAfterMarks = `a.user_id = $1 AND a.room_id = $2
+	AND a.stream_pos > COALESCE((SELECT MAX(m.event_pos) FROM read_marks m
+		WHERE m.user_id = $1 AND m.room_id = $2 AND m.thread_id IN ('', a.thread_id)), 0)`
+
+// recountTx counts again the user's unread notifications in the room's
+// thread, or in all its threads if thread is "" (the unthreaded mark).
+// It reads only the notifications after the marks: after a receipt for
+// the latest event, none.
+func recountTx(ctx context.Context, tx *wtx, userID, roomID, thread string) error {
+	q := `UPDATE unread_summary SET
+		notifs = (SELECT COUNT(*) FROM push_actions a WHERE ` + unreadAfterMarks + ` AND a.thread_id = unread_summary.thread_id),
+		highlights = (SELECT COUNT(*) FROM push_actions a WHERE ` + unreadAfterMarks + ` AND a.thread_id = unread_summary.thread_id AND a.highlight)
+		WHERE user_id = $1 AND room_id = $2 AND notifs > 0`
+	args := []any{userID, roomID}
+	if thread != "" {
+		q += ` AND thread_id = $3`
+		args = append(args, thread)
+	}
+	_, err := tx.ExecContext(ctx, q, args...)
 	return err
 }
 
@@ -131,8 +231,8 @@ func (db *DB) PushRules(ctx context.Context, userID string) ([]byte, int64, erro
 // Taking the position first locks the stream counter, which serialises
 // concurrent changes of the same document on both engines.
 func (db *DB) UpdatePushRules(ctx context.Context, userID string, change func(doc []byte) ([]byte, error)) (pos int64, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
-		if pos, err = nextPosTx(ctx, tx); err != nil {
+	err = db.tx(ctx, func(tx *wtx) error {
+		if pos, err = nextPosTx(ctx, tx, keyPushRules(userID)); err != nil {
 			return err
 		}
 		var cur sql.NullString
@@ -253,24 +353,18 @@ type UnreadCount struct {
 //
 // Only events up to position upto count, so that a /sync's counts match
 // the events it returns ("The updated notification count from a new event
-// MUST appear in the same /sync response as the event itself").
-//
-// It reads the notifications after the unthreaded mark; a client that only
-// ever sends threaded receipts makes it read their older, already read
-// notifications too.
+// MUST appear in the same /sync response as the event itself"): the
+// summaries count every stored event, and the unread notifications after
+// upto (a few, those committed while the /sync was being built) are taken
+// off again, in the same statement so that both parts see one snapshot.
 func (db *DB) UnreadCounts(ctx context.Context, userID, roomID string, upto int64) ([]UnreadCount, error) {
-	var unthreaded int64
-	err := db.read.QueryRowContext(ctx, `SELECT event_pos FROM read_marks WHERE user_id = $1 AND room_id = $2 AND thread_id = ''`,
-		userID, roomID).Scan(&unthreaded)
-	if err != nil && err != sql.ErrNoRows {
-		return nil, err
-	}
-	rows, err := db.read.QueryContext(ctx, `SELECT a.thread_id, COUNT(*), SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END)
-		FROM push_actions a LEFT JOIN read_marks m
-		ON m.user_id = a.user_id AND m.room_id = a.room_id AND m.thread_id = a.thread_id
-		WHERE a.user_id = $1 AND a.room_id = $2 AND a.stream_pos > $3 AND a.stream_pos <= $4
-		AND a.stream_pos > COALESCE(m.event_pos, 0)
-		GROUP BY a.thread_id`, userID, roomID, unthreaded, upto)
+	rows, err := db.read.QueryContext(ctx, `SELECT thread_id, SUM(n), SUM(h) FROM (
+			SELECT thread_id, notifs AS n, highlights AS h FROM unread_summary
+			WHERE user_id = $1 AND room_id = $2 AND notifs > 0
+			UNION ALL
+			SELECT a.thread_id, -1, CASE WHEN a.highlight THEN -1 ELSE 0 END FROM push_actions a
+			WHERE `+unreadAfterMarks+` AND a.stream_pos > $3
+		) u GROUP BY thread_id HAVING SUM(n) > 0`, userID, roomID, upto)
 	if err != nil {
 		return nil, err
 	}

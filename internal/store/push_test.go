@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"chappe.eu/chappe/internal/store"
@@ -112,6 +114,127 @@ func TestPushActionsAndReadMarks(t *testing.T) {
 			}
 			if ns, _ := db.Notifications(ctx, "@u1:x", 0, 10, true); len(ns) != 0 {
 				t.Fatalf("Notifications(u1, highlights) = %+v; want none", ns)
+			}
+		})
+	}
+}
+
+// TestUnreadSummaryMatchesModel: random events, receipts (threaded,
+// unthreaded, behind), the senders' own events and redactions; after each
+// step the unread counts, at the latest position and at an earlier one,
+// equal a plain count of the notifications after the read marks.
+func TestUnreadSummaryMatchesModel(t *testing.T) {
+	ctx := context.Background()
+	for _, engine := range testserver.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			db := open(t, testserver.NewDatabase(t, engine), t.TempDir())
+			defer db.Close()
+			const room = "!r:x"
+			if _, err := db.CreateRoom(ctx, store.NewRoom{RoomID: room, Version: "11", Creator: "@u0:x"},
+				[]store.NewEvent{{EventID: "$create", RoomID: room, Type: "m.room.create", Sender: "@u0:x", PDU: []byte(`{}`)}}); err != nil {
+				t.Fatal(err)
+			}
+			type action struct {
+				user, thread, event string
+				pos                 int64
+				highlight           bool
+			}
+			var actions []action
+			marks := map[[2]string]int64{} // user, thread ("" unthreaded)
+			users := []string{"@u0:x", "@u1:x", "@u2:x"}
+			threads := []string{"main", "$t1", "$t2"}
+			rng := rand.New(rand.NewPCG(1, 2))
+			want := func(user string, upto int64) string {
+				out := map[string][2]int{}
+				for _, a := range actions {
+					if a.user != user || a.pos > upto || a.pos <= marks[[2]string{user, ""}] || a.pos <= marks[[2]string{user, a.thread}] {
+						continue
+					}
+					c := out[a.thread]
+					c[0]++
+					if a.highlight {
+						c[1]++
+					}
+					out[a.thread] = c
+				}
+				return fmt.Sprint(out)
+			}
+			got := func(user string, upto int64) string {
+				cs, err := db.UnreadCounts(ctx, user, room, upto)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := map[string][2]int{}
+				for _, c := range cs {
+					out[c.ThreadID] = [2]int{c.Notifications, c.Highlights}
+				}
+				return fmt.Sprint(out)
+			}
+			var lastPos int64
+			var events []action // every event, for receipts and redactions
+			for step := range 300 {
+				switch k := rng.IntN(10); {
+				case k < 5: // an event notifying some users
+					sender := users[rng.IntN(len(users))]
+					thread := threads[rng.IntN(len(threads))]
+					id := fmt.Sprintf("$e%d", step)
+					var pas []store.PushAction
+					for _, u := range users {
+						if u != sender && rng.IntN(3) > 0 {
+							pas = append(pas, store.PushAction{UserID: u, Highlight: rng.IntN(3) == 0, Actions: []byte(`["notify"]`)})
+						}
+					}
+					pos, err := db.AppendEvents(ctx, []store.NewEvent{{EventID: id, RoomID: room, Type: "m.room.message", Sender: sender,
+						PDU: []byte(`{}`), Push: &store.PushOutcome{ThreadID: thread, Actions: pas, SenderRead: true}}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, pa := range pas {
+						actions = append(actions, action{pa.UserID, thread, id, pos, pa.Highlight})
+					}
+					if pos > marks[[2]string{sender, thread}] {
+						marks[[2]string{sender, thread}] = pos
+					}
+					events = append(events, action{sender, thread, id, pos, false})
+					lastPos = pos
+				case k < 8 && len(events) > 0: // a receipt, maybe behind
+					user := users[rng.IntN(len(users))]
+					e := events[rng.IntN(len(events))]
+					thread := ""
+					if rng.IntN(2) == 0 {
+						thread = e.thread
+					}
+					typ := "m.read"
+					if rng.IntN(3) == 0 {
+						typ = "m.read.private"
+					}
+					pos, err := db.SetReceipt(ctx, store.Receipt{RoomID: room, Type: typ, UserID: user, ThreadID: thread, EventID: e.event, EventPos: e.pos, TS: 1})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if pos != 0 && e.pos > marks[[2]string{user, thread}] {
+						marks[[2]string{user, thread}] = e.pos
+					}
+					if pos != 0 {
+						lastPos = pos
+					}
+				case len(events) > 0: // a redaction, by someone who notifies nobody
+					e := events[rng.IntN(len(events))]
+					pos, err := db.AppendEvents(ctx, []store.NewEvent{{EventID: fmt.Sprintf("$r%d", step), RoomID: room,
+						Type: "m.room.redaction", Sender: "@admin:x", PDU: []byte(`{}`), Redacts: e.event}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					actions = slices.DeleteFunc(actions, func(a action) bool { return a.event == e.event })
+					lastPos = pos
+				}
+				for _, u := range users {
+					for _, upto := range []int64{lastPos, lastPos - 3} {
+						if g, w := got(u, upto), want(u, upto); g != w {
+							t.Fatalf("step %d: UnreadCounts(%s, upto %d) = %s; want %s", step, u, upto, g, w)
+						}
+					}
+				}
 			}
 		})
 	}

@@ -30,11 +30,11 @@ var errReceiptBehind = errors.New("store: receipt behind")
 // move forward. It returns the receipt's position, 0 when nothing changed.
 func (db *DB) SetReceipt(ctx context.Context, r Receipt) (int64, error) {
 	var pos int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *wtx) error {
 		// The position first: it locks the stream counter, so two receipts
 		// of one user cannot both pass the check below.
 		var err error
-		if pos, err = nextPosTx(ctx, tx); err != nil {
+		if pos, err = nextPosTx(ctx, tx, keyRoom(r.RoomID)); err != nil {
 			return err
 		}
 		var cur int64

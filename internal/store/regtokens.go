@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 )
 
 // RegistrationToken is a token that allows registration when the server's
@@ -34,7 +33,7 @@ func scanRegToken(row interface{ Scan(...any) error }) (RegistrationToken, error
 
 // CreateRegistrationToken stores a new token; ErrConflict if it exists.
 func (db *DB) CreateRegistrationToken(ctx context.Context, t RegistrationToken) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO registration_tokens (token, uses_allowed, expiry_ts) VALUES ($1, $2, $3)`,
 			t.Token, t.UsesAllowed, t.ExpiryTime)
 		return mapErr(err)
@@ -66,7 +65,7 @@ func (db *DB) RegistrationTokens(ctx context.Context) ([]RegistrationToken, erro
 
 // UpdateRegistrationToken sets uses_allowed and expiry_time.
 func (db *DB) UpdateRegistrationToken(ctx context.Context, t RegistrationToken) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE registration_tokens SET uses_allowed = $1, expiry_ts = $2 WHERE token = $3`,
 			t.UsesAllowed, t.ExpiryTime, t.Token)
 		if err != nil {
@@ -81,7 +80,7 @@ func (db *DB) UpdateRegistrationToken(ctx context.Context, t RegistrationToken) 
 
 // DeleteRegistrationToken removes a token; ErrNotFound if absent.
 func (db *DB) DeleteRegistrationToken(ctx context.Context, token string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM registration_tokens WHERE token = $1`, token)
 		if err != nil {
 			return err
@@ -97,7 +96,7 @@ func (db *DB) DeleteRegistrationToken(ctx context.Context, token string) error {
 // false if the token is unknown, expired or used up. Checked and counted
 // in one transaction, so concurrent registrations cannot overdraw it.
 func (db *DB) ReserveRegistrationToken(ctx context.Context, token string) (ok bool, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		q := `SELECT ` + regTokenCols + ` FROM registration_tokens WHERE token = $1`
 		if db.Engine == Postgres {
 			q += ` FOR UPDATE`
@@ -118,7 +117,7 @@ func (db *DB) ReserveRegistrationToken(ctx context.Context, token string) (ok bo
 
 // CompleteRegistrationToken turns one pending use into a completed one.
 func (db *DB) CompleteRegistrationToken(ctx context.Context, token string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE registration_tokens SET pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END,
 			completed = completed + 1 WHERE token = $1`, token)
 		return err
@@ -127,7 +126,7 @@ func (db *DB) CompleteRegistrationToken(ctx context.Context, token string) error
 
 // AddNonce stores a shared-secret registration nonce.
 func (db *DB) AddNonce(ctx context.Context, nonce string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO shared_secret_nonces (nonce, created_ts) VALUES ($1, $2)`, nonce, nowMS())
 		return mapErr(err)
 	})
@@ -136,7 +135,7 @@ func (db *DB) AddNonce(ctx context.Context, nonce string) error {
 // UseNonce consumes a nonce younger than maxAgeMS; ok is false if it is
 // unknown, used or too old. Old nonces are swept at the same time.
 func (db *DB) UseNonce(ctx context.Context, nonce string, maxAgeMS int64) (ok bool, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM shared_secret_nonces WHERE nonce = $1 AND created_ts >= $2`, nonce, nowMS()-maxAgeMS)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"slices"
 )
 
 // Membership is one membership of a user in a room at a stream position.
@@ -20,7 +21,17 @@ func (db *DB) MembershipHistory(ctx context.Context, roomID, userID string) ([]M
 
 // StateHistory returns every event that set one piece of a room's state,
 // oldest first, with its position (and membership, for member events).
+//
+// The result is cached until the piece of state changes (changes.go); it
+// is shared, and callers must not modify it.
 func (db *DB) StateHistory(ctx context.Context, roomID, typ, stateKey string) ([]Membership, error) {
+	h, err := cachedQuery(db, &db.caches.history, keyState(roomID, typ, stateKey), func() ([]Membership, error) {
+		return db.stateHistory(ctx, roomID, typ, stateKey)
+	})
+	return slices.Clip(h), err
+}
+
+func (db *DB) stateHistory(ctx context.Context, roomID, typ, stateKey string) ([]Membership, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT stream_pos, COALESCE(membership, ''), event_id FROM events
 		WHERE room_id = $1 AND type = $2 AND state_key = $3 ORDER BY stream_pos`, roomID, typ, stateKey)
 	if err != nil {
@@ -89,7 +100,17 @@ type RoomMembership struct {
 
 // UserRooms returns the user's current membership in every room they have
 // one in.
+//
+// The result is cached until the user's memberships change (changes.go);
+// it is shared, and callers must not modify it.
 func (db *DB) UserRooms(ctx context.Context, userID string) ([]RoomMembership, error) {
+	ms, err := cachedQuery(db, &db.caches.userRooms, keyRooms(userID), func() ([]RoomMembership, error) {
+		return db.userRooms(ctx, userID)
+	})
+	return slices.Clip(ms), err
+}
+
+func (db *DB) userRooms(ctx context.Context, userID string) ([]RoomMembership, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT room_id, membership, stream_pos, event_id FROM current_state
 		WHERE type = 'm.room.member' AND state_key = $1`, userID)
 	if err != nil {
@@ -135,20 +156,26 @@ func (db *DB) RoomsChangedSince(ctx context.Context, userID string, from, to int
 
 // ForgetRoom records that the user forgot a room they left.
 func (db *DB) ForgetRoom(ctx context.Context, userID, roomID string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
+		tx.touch(keyRooms(userID))
 		_, err := tx.ExecContext(ctx, `INSERT INTO forgotten_rooms (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, userID, roomID)
 		return err
 	})
 }
 
 // ForgottenRooms returns the rooms the user has forgotten.
+//
+// The result is cached until the user's memberships change (changes.go);
+// it is shared, and callers must not modify it.
 func (db *DB) ForgottenRooms(ctx context.Context, userID string) (map[string]bool, error) {
-	ids, err := db.strings(ctx, `SELECT room_id FROM forgotten_rooms WHERE user_id = $1`, userID)
-	out := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		out[id] = true
-	}
-	return out, err
+	return cachedQuery(db, &db.caches.forgotten, keyRooms(userID), func() (map[string]bool, error) {
+		ids, err := db.strings(ctx, `SELECT room_id FROM forgotten_rooms WHERE user_id = $1`, userID)
+		out := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			out[id] = true
+		}
+		return out, err
+	})
 }
 
 // Member is a user's current membership in a room.
@@ -181,7 +208,33 @@ func (db *DB) RoomMemberships(ctx context.Context, roomID string) ([]Member, err
 // events, receipts, or room account data of the user's in (from, to]: the
 // rooms an incremental /sync must look at. One query, instead of one per
 // room the user is in.
+//
+// When the change log (changes.go) knows every change after from, the
+// rooms come from it and only the user's room account data is read: the
+// answer may then hold a room whose news came after to, which only costs
+// the caller a look.
 func (db *DB) RoomsWithNews(ctx context.Context, userID string, from, to int64) (map[string]bool, error) {
+	if db.changes.knows(from) {
+		ms, err := db.UserRooms(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]bool{}
+		for _, m := range ms {
+			if db.changes.changedSince(keyRoom(m.RoomID), from) {
+				out[m.RoomID] = true
+			}
+		}
+		if !db.AccountDataChangedSince(userID, from) {
+			return out, nil
+		}
+		ids, err := db.strings(ctx, `SELECT room_id FROM account_data
+			WHERE user_id = $1 AND room_id <> '' AND stream_pos > $2 AND stream_pos <= $3`, userID, from, to)
+		for _, id := range ids {
+			out[id] = true
+		}
+		return out, err
+	}
 	ids, err := db.strings(ctx, `
 		SELECT e.room_id FROM events e JOIN current_state m
 			ON m.room_id = e.room_id AND m.type = 'm.room.member' AND m.state_key = $1

@@ -27,7 +27,7 @@ import (
 // The searchable text is read from the PDU's content here rather than
 // passed in by the caller, so that every writer of events (local sends,
 // room creation and upgrades, later federation) is indexed alike.
-func indexEventTx(ctx context.Context, tx *sql.Tx, e *NewEvent, pos int64) error {
+func indexEventTx(ctx context.Context, tx *wtx, e *NewEvent, pos int64) error {
 	if e.Redacts != "" {
 		// A redacted event drops out of search at once: its text is gone.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM event_search WHERE stream_pos =
@@ -39,7 +39,7 @@ func indexEventTx(ctx context.Context, tx *sql.Tx, e *NewEvent, pos int64) error
 	var err error
 	switch {
 	case e.Type == "m.room.message" || e.Type == "m.room.name" || e.Type == "m.room.topic":
-		err = indexTextTx(ctx, tx, e, pos)
+		// Indexed after the commit, in batches (searchindex.go).
 	case e.Type == "m.room.encryption" && roomState:
 		// Spec: encrypted rooms are not searched. What was said before
 		// encryption was turned on goes too: members now expect privacy.
@@ -63,7 +63,7 @@ func indexEventTx(ctx context.Context, tx *sql.Tx, e *NewEvent, pos int64) error
 
 // indexTextTx indexes the text of an m.room.message, name or topic event,
 // unless its room is encrypted.
-func indexTextTx(ctx context.Context, tx *sql.Tx, e *NewEvent, pos int64) error {
+func indexTextTx(ctx context.Context, tx *wtx, e *NewEvent, pos int64) error {
 	text, ok := search.IndexText(e.Type, e.StateKey, pduContent(e.PDU))
 	if !ok {
 		return nil
@@ -99,7 +99,7 @@ func contentString(pdu []byte, key string) string {
 
 // ensureUserIndexedTx indexes a user in the directory unless they are
 // already: a user becomes findable by joining a room.
-func ensureUserIndexedTx(ctx context.Context, tx *sql.Tx, userID string) error {
+func ensureUserIndexedTx(ctx context.Context, tx *wtx, userID string) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM user_directory_terms WHERE user_id = $1`, userID).Scan(&n); err != nil {
 		return err
@@ -112,7 +112,7 @@ func ensureUserIndexedTx(ctx context.Context, tx *sql.Tx, userID string) error {
 
 // profileChangedTx reindexes a user in the directory after a change of
 // their profile field; SetProfileField calls it in its transaction.
-func profileChangedTx(ctx context.Context, tx *sql.Tx, userID, field string) error {
+func profileChangedTx(ctx context.Context, tx *wtx, userID, field string) error {
 	if field != "displayname" {
 		return nil
 	}
@@ -121,7 +121,7 @@ func profileChangedTx(ctx context.Context, tx *sql.Tx, userID, field string) err
 
 // indexUserTx replaces the directory terms of a user with those of their
 // user ID and current display name.
-func indexUserTx(ctx context.Context, tx *sql.Tx, userID string) error {
+func indexUserTx(ctx context.Context, tx *wtx, userID string) error {
 	var raw string
 	err := tx.QueryRowContext(ctx, `SELECT value FROM profiles WHERE user_id = $1 AND field = 'displayname'`, userID).Scan(&raw)
 	if err != nil && err != sql.ErrNoRows {
@@ -163,7 +163,7 @@ func (db *DB) backfillSearch(ctx context.Context) error {
 		return fmt.Errorf("store: search backfill: %w", err)
 	}
 	for upto > 0 {
-		if err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.tx(ctx, func(tx *wtx) error {
 			var err error
 			upto, err = backfillEventsTx(ctx, tx, upto, 1000)
 			return err
@@ -176,7 +176,7 @@ func (db *DB) backfillSearch(ctx context.Context) error {
 			return fmt.Errorf("store: search backfill: %w", err)
 		}
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM search_backfill WHERE id = 1`)
 		return err
 	})
@@ -185,32 +185,15 @@ func (db *DB) backfillSearch(ctx context.Context) error {
 // backfillEventsTx indexes up to n searchable events at or before
 // position upto and returns the position at or below which events remain
 // (0 when none do).
-func backfillEventsTx(ctx context.Context, tx *sql.Tx, upto int64, n int) (int64, error) {
+func backfillEventsTx(ctx context.Context, tx *wtx, upto int64, n int) (int64, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT stream_pos, room_id, type, state_key, pdu FROM events
 		WHERE stream_pos <= $1 AND type IN ('m.room.message', 'm.room.name', 'm.room.topic') AND redacted_by IS NULL
 		ORDER BY stream_pos DESC LIMIT $2`, upto, n)
 	if err != nil {
 		return 0, err
 	}
-	var evs []NewEvent
-	var pos []int64
-	for rows.Next() {
-		var e NewEvent
-		var p int64
-		var sk sql.NullString
-		var pdu string
-		if err := rows.Scan(&p, &e.RoomID, &e.Type, &sk, &pdu); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		if sk.Valid {
-			e.StateKey = &sk.String
-		}
-		e.PDU = []byte(pdu)
-		evs, pos = append(evs, e), append(pos, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	evs, pos, err := scanIndexable(rows)
+	if err != nil {
 		return 0, err
 	}
 	for i := range evs {
@@ -226,10 +209,33 @@ func backfillEventsTx(ctx context.Context, tx *sql.Tx, upto int64, n int) (int64
 	return next, err
 }
 
+// scanIndexable reads rows of (stream_pos, room_id, type, state_key, pdu)
+// of events to index.
+func scanIndexable(rows *sql.Rows) ([]NewEvent, []int64, error) {
+	defer rows.Close()
+	var evs []NewEvent
+	var pos []int64
+	for rows.Next() {
+		var e NewEvent
+		var p int64
+		var sk sql.NullString
+		var pdu string
+		if err := rows.Scan(&p, &e.RoomID, &e.Type, &sk, &pdu); err != nil {
+			return nil, nil, err
+		}
+		if sk.Valid {
+			e.StateKey = &sk.String
+		}
+		e.PDU = []byte(pdu)
+		evs, pos = append(evs, e), append(pos, p)
+	}
+	return evs, pos, rows.Err()
+}
+
 // backfillUsersTx indexes every account and every joined member, and the
 // directory flags of every room from its current state.
-func backfillUsersTx(ctx context.Context) func(*sql.Tx) error {
-	return func(tx *sql.Tx) error {
+func backfillUsersTx(ctx context.Context) func(*wtx) error {
+	return func(tx *wtx) error {
 		users, err := queryStrings(ctx, tx, `SELECT user_id FROM accounts UNION
 			SELECT state_key FROM current_state WHERE type = 'm.room.member' AND membership = 'join'`)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"chappe.eu/chappe/internal/search"
 	"chappe.eu/chappe/internal/store"
@@ -242,6 +243,49 @@ func TestSearchUserDirectoryPlans(t *testing.T) {
 						t.Errorf("cap %d: %s searches %q: %v, %v, %v; want %v", visibleCap, tt.who, tt.term, got, limited, err, tt.want)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestTextIndexerAfterCommit: message text is indexed after its commit,
+// by the background indexer or, at the latest, by the next search; what a
+// redaction or encryption removed in the meantime is never indexed, and a
+// restart indexes what the previous process left.
+func TestTextIndexerAfterCommit(t *testing.T) {
+	ctx := context.Background()
+	for _, engine := range testserver.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			dsn, dir := testserver.NewDatabase(t, engine), t.TempDir()
+			db := open(t, dsn, dir)
+			ids := searchRoom(t, db, "!a:x", "first words", "second words")
+			redaction := searchEvent("!a:x", "m.room.redaction", nil, "@alice:x", `{}`, "")
+			redaction.Redacts = ids[0]
+			if _, err := db.AppendEvents(ctx, []store.NewEvent{redaction}); err != nil {
+				t.Fatal(err)
+			}
+			secret := searchRoom(t, db, "!b:x", "soon encrypted")
+			if _, err := db.AppendEvents(ctx, []store.NewEvent{
+				searchEvent("!b:x", "m.room.encryption", strp(""), "@alice:x", `{"algorithm":"m.megolm.v1.aes-sha2"}`, ""),
+			}); err != nil {
+				t.Fatal(err)
+			}
+			db.Close() // most likely before the indexer's first run
+			db = open(t, dsn, dir)
+			defer db.Close()
+			for id, want := range map[string]bool{ids[0]: false, ids[1]: true, secret[0]: false} {
+				if got, err := db.SearchIndexedForTest(ctx, id); err != nil || got != want {
+					t.Errorf("indexed(%s) = %v, %v; want %v", id, got, err, want)
+				}
+			}
+			// The background indexer catches up without a search.
+			later := searchRoom(t, db, "!c:x", "indexed in the background")
+			deadline := time.Now().Add(10 * time.Second)
+			for !db.SearchIndexedWithoutFlushForTest(ctx, later[0]) {
+				if time.Now().After(deadline) {
+					t.Fatal("the background indexer never indexed the message")
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 		})
 	}

@@ -182,6 +182,9 @@ func (db *DB) SearchEvents(ctx context.Context, s EventSearch) ([]SearchHit, err
 	if s.empty() || s.Limit <= 0 {
 		return nil, nil
 	}
+	if err := db.flushTextIndex(ctx); err != nil { // searchindex.go
+		return nil, fmt.Errorf("store: search: %w", err)
+	}
 	var a sqlArgs
 	from, rank := db.searchFrom(&s, &a)
 	var inner string
@@ -241,6 +244,9 @@ func (db *DB) SearchEvents(ctx context.Context, s EventSearch) ([]SearchHit, err
 func (db *DB) CountSearchEvents(ctx context.Context, s EventSearch) (int, error) {
 	if s.empty() {
 		return 0, nil
+	}
+	if err := db.flushTextIndex(ctx); err != nil { // searchindex.go
+		return 0, fmt.Errorf("store: search count: %w", err)
 	}
 	var a sqlArgs
 	from, _ := db.searchFrom(&s, &a)

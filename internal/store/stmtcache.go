@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -76,4 +77,127 @@ func (r *readDB) Close() error {
 		return true
 	})
 	return r.DB.Close()
+}
+
+// wtx is a write transaction. On SQLite its statements are prepared once
+// too, on the single write connection. A statement can't be prepared on
+// that connection while the transaction holds it, so a query the cache
+// doesn't know yet runs unprepared and is prepared after the commit
+// (prepareWanted); database/sql then reuses the prepared statement in
+// every later transaction on the connection.
+type wtx struct {
+	*sql.Tx
+	stmts *writeStmts
+
+	changes *changeLog
+	touched []string // keys of the change log this transaction changes
+	pos     int64    // the last stream position it took
+}
+
+type writeStmts struct {
+	cache bool
+
+	mu     sync.Mutex
+	stmts  map[string]*sql.Stmt
+	wanted map[string]bool
+}
+
+func (w *writeStmts) lookup(query string) *sql.Stmt {
+	if !w.cache {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := w.stmts[query]
+	if st == nil && len(w.stmts)+len(w.wanted) < maxStmts {
+		if w.wanted == nil {
+			w.wanted = map[string]bool{}
+		}
+		w.wanted[query] = true
+	}
+	return st
+}
+
+// prepareWanted prepares the queries transactions ran unprepared; it is
+// called when no transaction holds the write connection.
+func (w *writeStmts) prepareWanted(ctx context.Context, db *sql.DB) {
+	if !w.cache {
+		return
+	}
+	w.mu.Lock()
+	wanted := w.wanted
+	w.wanted = nil
+	w.mu.Unlock()
+	for query := range wanted {
+		st, err := db.PrepareContext(ctx, query)
+		if err != nil {
+			continue // the unprepared runs report it
+		}
+		w.mu.Lock()
+		if w.stmts == nil {
+			w.stmts = map[string]*sql.Stmt{}
+		}
+		if w.stmts[query] == nil {
+			w.stmts[query] = st
+			st = nil
+		}
+		w.mu.Unlock()
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+func (w *writeStmts) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	w.stmts = nil
+}
+
+// ExecContext runs a statement in the transaction, prepared once where the
+// cache is on.
+func (tx *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if changesSessions(query) {
+		tx.touch(keySessions)
+	}
+	if st := tx.stmts.lookup(query); st != nil {
+		return tx.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs a query in the transaction, prepared once where the
+// cache is on.
+func (tx *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if changesSessions(query) {
+		tx.touch(keySessions)
+	}
+	if st := tx.stmts.lookup(query); st != nil {
+		return tx.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a query for one row in the transaction, prepared
+// once where the cache is on.
+func (tx *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if changesSessions(query) {
+		tx.touch(keySessions)
+	}
+	if st := tx.stmts.lookup(query); st != nil {
+		return tx.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// changesSessions reports whether a statement may change what
+// SessionByToken reads: every update or deletion of an access token or an
+// account invalidates the cached sessions. New tokens need not: a token
+// that was not found is not cached.
+func changesSessions(query string) bool {
+	return strings.Contains(query, "UPDATE access_tokens") || strings.Contains(query, "DELETE FROM access_tokens") ||
+		strings.Contains(query, "UPDATE accounts") || strings.Contains(query, "DELETE FROM accounts")
 }

@@ -55,6 +55,12 @@ type DB struct {
 	// same pool as read.
 	write *sql.DB
 	read  *readDB
+	// wstmts are the write connection's prepared statements (SQLite).
+	wstmts writeStmts
+	// changes is the change log of the streams /sync polls (changes.go).
+	changes changeLog
+	caches  caches
+	indexer textIndexer // searchindex.go
 
 	commits committer // group commit of event appends
 
@@ -88,6 +94,14 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.startChangeLog(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.startTextIndexer(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -101,8 +115,8 @@ func openSQLite(dataDir string) (*DB, error) {
 	// survive power loss, not only a process crash.
 	// _txlock=immediate takes the write lock at BEGIN, so a transaction
 	// never fails half-way on a lock upgrade.
-	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
-	write, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=mmap_size(1073741824)"
+	write, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=cache_size(-65536)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +131,7 @@ func openSQLite(dataDir string) (*DB, error) {
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 	read.SetConnMaxLifetime(0)
-	return &DB{Engine: SQLite, write: write, read: newReadDB(read, true)}, nil
+	return &DB{Engine: SQLite, write: write, read: newReadDB(read, true), wstmts: writeStmts{cache: true}}, nil
 }
 
 func openPostgres(dsn string) (*DB, error) {
@@ -134,6 +148,8 @@ func openPostgres(dsn string) (*DB, error) {
 // Close closes the database.
 func (db *DB) Close() error {
 	db.stopCommitter()
+	db.stopTextIndexer()
+	db.wstmts.close()
 	err := db.write.Close()
 	if db.read.DB != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -145,16 +161,21 @@ func (db *DB) Close() error {
 func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
 
 // tx runs fn in a write transaction and commits it if fn returns nil.
-func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+func (db *DB) tx(ctx context.Context, fn func(*wtx) error) error {
+	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
+	defer db.wstmts.prepareWanted(ctx, db.write)
+	tx := &wtx{Tx: sqlTx, stmts: &db.wstmts, changes: &db.changes}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		tx.settle(false)
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	tx.settle(err == nil)
+	if err != nil {
 		return fmt.Errorf("store: commit: %w", mapErr(err))
 	}
 	return nil
@@ -239,7 +260,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	for _, m := range ms {
 		known[m.version] = true
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		if db.Engine == Postgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7204853)`); err != nil {
 				return fmt.Errorf("store: migration lock: %w", err)

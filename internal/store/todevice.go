@@ -33,7 +33,7 @@ var ErrTooManyRecipients = errors.New("store: too many recipient devices")
 //
 // It returns the position and the users who got at least one message.
 func (db *DB) SendToDevice(ctx context.Context, sender, senderDevice, txnID, typ string, targets []ToDeviceTarget, maxDevices int) (pos int64, recipients []string, sent bool, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *wtx) error {
 		recipients = recipients[:0]
 		res, err := tx.ExecContext(ctx, `INSERT INTO e2e_to_device_txns (user_id, device_id, txn_id, created_ts)
 			VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, sender, senderDevice, txnID, nowMS())
@@ -126,6 +126,9 @@ func (db *DB) SendToDevice(ctx context.Context, sender, senderDevice, txnID, typ
 				return err
 			}
 		}
+		for _, u := range recipients {
+			tx.touch(keyToDevice(u))
+		}
 		return nil
 	})
 	if err != nil {
@@ -176,6 +179,19 @@ func (db *DB) ToDeviceMessages(ctx context.Context, userID, deviceID string, aft
 // client's since token shows it has them. It writes only when there is
 // something to delete, since every /sync calls it.
 func (db *DB) AckToDevice(ctx context.Context, userID, deviceID string, upto int64) error {
+	// Every message up to the device's last ack is gone: if none came
+	// after it, there is nothing to delete.
+	if last, ok := db.changes.lastAck(userID, deviceID); ok && (upto <= last || !db.ToDeviceSentSince(userID, last)) {
+		return nil
+	}
+	if err := db.ackToDevice(ctx, userID, deviceID, upto); err != nil {
+		return err
+	}
+	db.changes.recordAck(userID, deviceID, upto)
+	return nil
+}
+
+func (db *DB) ackToDevice(ctx context.Context, userID, deviceID string, upto int64) error {
 	var n int
 	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM e2e_to_device
 		WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3 LIMIT 1) m`, userID, deviceID, upto).Scan(&n); err != nil {
@@ -184,7 +200,7 @@ func (db *DB) AckToDevice(ctx context.Context, userID, deviceID string, upto int
 	if n == 0 {
 		return nil
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM e2e_to_device WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3`,
 			userID, deviceID, upto)
 		return err

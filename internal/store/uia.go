@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 )
 
@@ -19,7 +18,7 @@ type UIASession struct {
 
 // CreateUIASession stores a new session.
 func (db *DB) CreateUIASession(ctx context.Context, s UIASession) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO uia_sessions (session_id, user_id, action, created_ts) VALUES ($1, $2, $3, $4)`,
 			s.ID, s.UserID, s.Action, nowMS())
 		return mapErr(err)
@@ -42,7 +41,7 @@ func (db *DB) UIASessionByID(ctx context.Context, id string) (UIASession, error)
 // CompleteUIAStage records a completed stage (and the registration token it
 // validated, if any).
 func (db *DB) CompleteUIAStage(ctx context.Context, id, stage, token string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		var completed string
 		if err := tx.QueryRowContext(ctx, `SELECT completed FROM uia_sessions WHERE session_id = $1`, id).Scan(&completed); err != nil {
 			return mapErr(err)
@@ -71,7 +70,7 @@ func (db *DB) CompleteUIAStage(ctx context.Context, id, stage, token string) err
 // DeleteUIASession removes a finished session, and old ones (older than
 // maxAgeMS) while at it.
 func (db *DB) DeleteUIASession(ctx context.Context, id string, maxAgeMS int64) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM uia_sessions WHERE session_id = $1 OR created_ts < $2`, id, nowMS()-maxAgeMS)
 		return err
 	})

@@ -59,11 +59,14 @@ func (a *API) loadUserData(ctx context.Context, req *request) error {
 	if req.fullState {
 		from = 0
 	}
+	req.accountData = accountDataByRoom{}
+	if !a.db.AccountDataChangedSince(req.userID, from) {
+		return nil // store/changes.go
+	}
 	list, err := a.db.AccountDataSince(ctx, req.userID, from, req.upto)
 	if err != nil {
 		return err
 	}
-	req.accountData = accountDataByRoom{}
 	for _, d := range list {
 		req.accountData[d.RoomID] = append(req.accountData[d.RoomID], d)
 	}

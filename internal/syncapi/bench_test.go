@@ -150,6 +150,7 @@ func BenchmarkMessagesPerSecond(b *testing.B) {
 		senders, readers = append(senders, newFast(srv, s)), append(readers, newFast(srv, r))
 	}
 	stop := make(chan struct{})
+	var syncCount atomic.Int64 // the readers' /syncs: fewer than messages when they batch
 	var readersDone sync.WaitGroup
 	for _, rd := range readers {
 		readersDone.Add(1)
@@ -163,6 +164,7 @@ func BenchmarkMessagesPerSecond(b *testing.B) {
 				default:
 				}
 				next, _, err := rd.sync(since, 1000)
+				syncCount.Add(1)
 				if err == nil {
 					since = next
 				}
@@ -171,6 +173,7 @@ func BenchmarkMessagesPerSecond(b *testing.B) {
 	}
 	var sent atomic.Int64
 	b.ResetTimer()
+	syncCount.Store(0)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range rooms {
@@ -191,6 +194,7 @@ func BenchmarkMessagesPerSecond(b *testing.B) {
 	close(stop)
 	readersDone.Wait()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(syncCount.Load())/float64(b.N), "syncs/msg")
 }
 
 // BenchmarkInitialSync500Rooms: the initial /sync of a user in 500 rooms

@@ -1,6 +1,9 @@
 package syncapi
 
-import "context"
+import (
+	"context"
+	"maps"
+)
 
 // device_lists, device_one_time_keys_count and
 // device_unused_fallback_key_types (spec: "Extensions to /sync" of
@@ -10,21 +13,20 @@ import "context"
 func init() { globalSections = append(globalSections, (*API).deviceListsSection) }
 
 func (a *API) deviceListsSection(ctx context.Context, req *request, resp *response) (bool, error) {
-	counts, err := a.db.OneTimeKeyCounts(ctx, req.userID, req.deviceID)
+	counts, types, err := a.db.DeviceKeyCounts(ctx, req.userID, req.deviceID)
 	if err != nil {
 		return false, err
 	}
+	resp.OTKCounts = maps.Clone(counts) // the store's is shared
 	if _, ok := counts["signed_curve25519"]; !ok {
-		counts["signed_curve25519"] = 0 // as Synapse: tells clients the server counts them
-	}
-	resp.OTKCounts = counts
-	types, err := a.db.UnusedFallbackKeyTypes(ctx, req.userID, req.deviceID)
-	if err != nil {
-		return false, err
+		resp.OTKCounts["signed_curve25519"] = 0 // as Synapse: tells clients the server counts them
 	}
 	resp.FallbackKeyTypes = nonNilStrings(types)
 	if req.sinceTok == (Token{}) {
 		return false, nil
+	}
+	if !a.db.DeviceListsChangedSince(req.since) && !a.db.MembersChangedSince(req.since) {
+		return false, nil // store/changes.go
 	}
 	changed, left, err := a.db.DeviceListChanges(ctx, req.userID, req.since, req.upto)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"chappe.eu/chappe/internal/presence"
+	"chappe.eu/chappe/internal/store"
 )
 
 // Presence in /sync ("Presence"): the m.presence events of the user and of
@@ -20,11 +21,15 @@ func (a *API) presenceSection(ctx context.Context, req *request, resp *response)
 	if req.fullState {
 		from = 0
 	}
-	list, err := a.db.PresenceChangedSince(ctx, req.userID, from, req.upto)
-	if err != nil {
-		return false, err
+	// The change log (store/changes.go) spares a query of a quiet stream.
+	var list []store.Presence
+	var err error
+	if a.db.PresenceChangedAfter(from) {
+		if list, err = a.db.PresenceChangedSince(ctx, req.userID, from, req.upto); err != nil {
+			return false, err
+		}
 	}
-	if from > 0 {
+	if from > 0 && a.db.MembersChangedSince(from) {
 		more, err := a.db.PresenceOfNewRoommates(ctx, req.userID, from, req.upto)
 		if err != nil {
 			return false, err

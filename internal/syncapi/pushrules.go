@@ -18,11 +18,14 @@ func (a *API) pushRulesSection(ctx context.Context, req *request, resp *response
 	if !req.filter.AccountData.Match("m.push_rules", "") {
 		return false, nil
 	}
+	whole := req.sinceTok == Token{} || req.fullState
+	if !whole && !a.db.PushRulesChangedSince(req.userID, req.since) {
+		return false, nil // store/changes.go
+	}
 	doc, pos, err := a.db.PushRules(ctx, req.userID)
 	if err != nil {
 		return false, err
 	}
-	whole := req.sinceTok == Token{} || req.fullState
 	if !whole && (pos <= req.since || pos > req.upto) {
 		return false, nil
 	}

@@ -628,4 +628,3 @@ func (a *API) strippedState(ctx context.Context, roomID, userID string, pos int6
 	}
 	return out, nil
 }
-

@@ -33,6 +33,9 @@ func (a *API) toDeviceSection(ctx context.Context, req *request, resp *response)
 			return false, err
 		}
 	}
+	if !a.db.ToDeviceSentSince(req.userID, acked) {
+		return false, nil // nothing new since the last ack (store/changes.go)
+	}
 	msgs, more, err := a.db.ToDeviceMessages(ctx, req.userID, req.deviceID, acked, req.upto, maxToDevicePerSync)
 	if err != nil {
 		return false, err

@@ -1,0 +1,289 @@
+package store
+
+import (
+	"context"
+	"sync"
+)
+
+// The change log: for a few streams a /sync reads on every call (account
+// data, push rules, to-device messages, presence, device lists), the
+// position of each key's latest change, kept in memory, so that a /sync
+// can skip the query of a stream that did not move since its token — most
+// of them, most of the time. Synapse keeps the same kind of cache
+// (StreamChangeCache).
+//
+// A write transaction names the keys it changes (wtx.touch) before it
+// commits; until the commit or rollback is over the keys count as changed
+// at every position, so a /sync that reads the stream position between
+// the commit and the update of the log still reads the store. Positions at
+// or before the log's floor (the stream position when the database was
+// opened, or when the log was last emptied) are unknown: the process did
+// not see those writes.
+//
+// The log is per process, which is right as long as one process writes
+// the database.
+
+// Change keys.
+const (
+	keyDeviceLists = "devicelists" // any device list change row
+	keyMembers     = "members"     // any membership event
+	keyPresence    = "presence"    // any presence change with a position
+)
+
+func keyAccountData(userID string) string { return "accountdata\x00" + userID }
+func keyPushRules(userID string) string   { return "pushrules\x00" + userID }
+func keyToDevice(userID string) string    { return "todevice\x00" + userID }
+
+// keyRooms: the user's memberships and forgotten rooms.
+func keyRooms(userID string) string { return "rooms\x00" + userID }
+
+// keyDeviceKeys: a device's one-time and fallback keys.
+func keyDeviceKeys(userID, deviceID string) string {
+	return "devicekeys\x00" + userID + "\x00" + deviceID
+}
+
+// keyRoom: any event or receipt in the room.
+func keyRoom(roomID string) string { return "room\x00" + roomID }
+
+// keyState: the events that set one piece of a room's state.
+func keyState(roomID, typ, stateKey string) string {
+	return "state\x00" + roomID + "\x00" + typ + "\x00" + stateKey
+}
+
+// keySessions: any access token or account (wtx.ExecContext touches it).
+const keySessions = "sessions"
+
+// maxChangeKeys bounds the log; past it the log empties and its floor
+// rises to the newest position it knew.
+const maxChangeKeys = 100_000
+
+type changeLog struct {
+	mu      sync.Mutex
+	floor   int64
+	last    map[string]int64
+	pending map[string]int
+	// committed is the stream position of the last commit: every position
+	// up to it is stored. It moves only after the keys of the commit are
+	// settled.
+	committed int64
+	// acks is, per device, the position up to which its to-device
+	// messages were deleted (AckToDevice).
+	acks map[string]int64
+}
+
+func (c *changeLog) lastAck(userID, deviceID string) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.acks[userID+"\x00"+deviceID]
+	return p, ok
+}
+
+func (c *changeLog) recordAck(userID, deviceID string, upto int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.acks == nil || len(c.acks) > maxChangeKeys {
+		c.acks = map[string]int64{}
+	}
+	k := userID + "\x00" + deviceID
+	c.acks[k] = max(c.acks[k], upto)
+}
+
+func (c *changeLog) begin(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending == nil {
+		c.pending = map[string]int{}
+	}
+	c.pending[key]++
+}
+
+// end settles keys a transaction began: committed at pos, or rolled back
+// (committed false).
+func (c *changeLog) end(keys []string, pos int64, committed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if committed && pos > c.committed {
+		c.committed = pos
+	}
+	if committed && pos == 0 {
+		// A write that took no position (a key upload, a login) is a
+		// change after every position known now: caches read before it
+		// are stale, and a stream position taken later covers it.
+		pos = c.committed + 1
+	}
+	if len(keys) == 0 {
+		return
+	}
+	if c.last == nil {
+		c.last = map[string]int64{}
+	}
+	for _, k := range keys {
+		if c.pending[k]--; c.pending[k] <= 0 {
+			delete(c.pending, k)
+		}
+		if committed && pos > c.last[k] {
+			c.last[k] = pos
+		}
+	}
+	if len(c.last) > maxChangeKeys {
+		for _, p := range c.last {
+			c.floor = max(c.floor, p)
+		}
+		clear(c.last)
+	}
+}
+
+func (c *changeLog) committedPos() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.committed
+}
+
+func (c *changeLog) changedSince(key string, since int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return since < c.floor || c.pending[key] > 0 || c.last[key] > since
+}
+
+// startChangeLog sets the floor and the committed position to the
+// current stream position.
+func (db *DB) startChangeLog(ctx context.Context) error {
+	var pos int64
+	if err := db.read.QueryRowContext(ctx, `SELECT pos FROM stream_counter WHERE id = 1`).Scan(&pos); err != nil {
+		return err
+	}
+	db.changes.mu.Lock()
+	db.changes.floor = pos
+	db.changes.committed = pos
+	db.changes.mu.Unlock()
+	return nil
+}
+
+// caches are the query caches of the DB.
+type caches struct {
+	sessions   queryCache[Session]
+	userRooms  queryCache[[]RoomMembership]
+	forgotten  queryCache[map[string]bool]
+	ignored    queryCache[map[string]bool]
+	deviceKeys queryCache[deviceKeyCounts]
+	history    queryCache[[]Membership]
+}
+
+type deviceKeyCounts struct {
+	otks      map[string]int
+	fallbacks []string
+}
+
+// ForgetChanges makes the change log forget what it knows: every key
+// counts as changed at every position stored so far, so caches read the
+// store again. For a write the process did not make (a test's, or an
+// operator's by hand).
+func (db *DB) ForgetChanges() {
+	c := &db.changes
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.floor = c.committed + 1
+	clear(c.last)
+	clear(c.acks)
+}
+
+// touch records that the transaction changes key.
+func (tx *wtx) touch(key string) {
+	tx.changes.begin(key)
+	tx.touched = append(tx.touched, key)
+}
+
+// settle ends the transaction's part in the change log.
+func (tx *wtx) settle(committed bool) {
+	tx.changes.end(tx.touched, tx.pos, committed)
+	tx.touched = nil
+}
+
+// AccountDataChangedSince reports whether the user's account data may
+// have changed after position since; false means AccountDataSince would
+// find nothing.
+func (db *DB) AccountDataChangedSince(userID string, since int64) bool {
+	return db.changes.changedSince(keyAccountData(userID), since)
+}
+
+// PushRulesChangedSince reports whether the user's push rules may have
+// changed after position since.
+func (db *DB) PushRulesChangedSince(userID string, since int64) bool {
+	return db.changes.changedSince(keyPushRules(userID), since)
+}
+
+// ToDeviceSentSince reports whether a to-device message may have been
+// sent to one of the user's devices after position since.
+func (db *DB) ToDeviceSentSince(userID string, since int64) bool {
+	return db.changes.changedSince(keyToDevice(userID), since)
+}
+
+// PresenceChangedAfter reports whether anyone's presence may have changed
+// after position since.
+func (db *DB) PresenceChangedAfter(since int64) bool {
+	return db.changes.changedSince(keyPresence, since)
+}
+
+// MembersChangedSince reports whether any membership may have changed
+// after position since.
+func (db *DB) MembersChangedSince(since int64) bool {
+	return db.changes.changedSince(keyMembers, since)
+}
+
+// DeviceListsChangedSince reports whether anyone's device list may have
+// changed after position since.
+func (db *DB) DeviceListsChangedSince(since int64) bool {
+	return db.changes.changedSince(keyDeviceLists, since)
+}
+
+// queryCache keeps the results of one kind of read per change log key;
+// cachedQuery serves a result again while its key has not changed. The
+// results are shared: callers must not modify them.
+type queryCache[T any] struct {
+	mu sync.Mutex
+	m  map[string]cachedResult[T]
+}
+
+type cachedResult[T any] struct {
+	val  T
+	asOf int64 // the committed position before the read
+}
+
+// cachedQuery returns the cached result for key if no change of key
+// committed after it was read and none is in flight; else it loads the
+// result and caches it. The position is taken before the load, so a
+// change that commits during the load makes the result stale at once.
+//
+// The change key is the cache key unless changeKey is given.
+func cachedQuery[T any](db *DB, c *queryCache[T], key string, load func() (T, error), changeKey ...string) (T, error) {
+	ck := key
+	if len(changeKey) > 0 {
+		ck = changeKey[0]
+	}
+	c.mu.Lock()
+	r, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && !db.changes.changedSince(ck, r.asOf) {
+		return r.val, nil
+	}
+	asOf := db.changes.committedPos()
+	val, err := load()
+	if err != nil {
+		return val, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxChangeKeys {
+		c.m = map[string]cachedResult[T]{}
+	}
+	c.m[key] = cachedResult[T]{val, asOf}
+	c.mu.Unlock()
+	return val, nil
+}
+
+// knows reports whether the log has seen every change after position
+// since.
+func (c *changeLog) knows(since int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return since >= c.floor
+}
