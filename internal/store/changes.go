@@ -28,6 +28,7 @@ const (
 	keyDeviceLists = "devicelists" // any device list change row
 	keyMembers     = "members"     // any membership event
 	keyPresence    = "presence"    // any presence change with a position
+	keyRedactions  = "redactions"  // any redaction
 )
 
 func keyAccountData(userID string) string { return "accountdata\x00" + userID }
@@ -167,6 +168,15 @@ type caches struct {
 	ignored    queryCache[map[string]bool]
 	deviceKeys queryCache[deviceKeyCounts]
 	history    queryCache[[]Membership]
+	redactions struct {
+		mu sync.Mutex
+		m  map[string]redactionEntry // by event ID
+	}
+}
+
+type redactionEntry struct {
+	by   string // the redaction's ID, "" if none
+	asOf int64
 }
 
 type deviceKeyCounts struct {
@@ -278,6 +288,15 @@ func cachedQuery[T any](db *DB, c *queryCache[T], key string, load func() (T, er
 	c.m[key] = cachedResult[T]{val, asOf}
 	c.mu.Unlock()
 	return val, nil
+}
+
+// validFrom returns the position from which a cached read of key is still
+// valid: one read at or after it saw every change; ok is false while a
+// change is in flight.
+func (c *changeLog) validFrom(key string) (pos int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.floor, c.last[key]), c.pending[key] == 0
 }
 
 // knows reports whether the log has seen every change after position

@@ -117,6 +117,9 @@ func appendEventTx(ctx context.Context, tx *wtx, e *NewEvent) (int64, error) {
 		}
 	}
 	keys := []string{keyRoom(e.RoomID)}
+	if e.Redacts != "" {
+		keys = append(keys, keyRedactions)
+	}
 	if e.StateKey != nil {
 		keys = append(keys, keyState(e.RoomID, e.Type, *e.StateKey))
 	}
@@ -316,7 +319,48 @@ func (db *DB) StreamPos(ctx context.Context) (int64, error) {
 
 // RedactionsOf returns, for those of the events that are redacted, the ID
 // of the redaction event.
+//
+// What it read is cached per event until the next redaction anywhere
+// (changes.go): a /sync asks it of every timeline it returns.
 func (db *DB) RedactionsOf(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	rc := &db.caches.redactions
+	validFrom, anyValid := db.changes.validFrom(keyRedactions)
+	asOf := db.changes.committedPos()
+	var misses []string
+	rc.mu.Lock()
+	for _, id := range ids {
+		r, ok := rc.m[id]
+		switch {
+		case !ok || !anyValid || r.asOf < validFrom:
+			misses = append(misses, id)
+		case r.by != "":
+			out[id] = r.by
+		}
+	}
+	rc.mu.Unlock()
+	if len(misses) == 0 {
+		return out, nil
+	}
+	read, err := db.redactionsOf(ctx, misses)
+	if err != nil {
+		return nil, err
+	}
+	rc.mu.Lock()
+	if rc.m == nil || len(rc.m)+len(misses) > maxChangeKeys {
+		rc.m = map[string]redactionEntry{}
+	}
+	for _, id := range misses {
+		rc.m[id] = redactionEntry{by: read[id], asOf: asOf}
+		if by := read[id]; by != "" {
+			out[id] = by
+		}
+	}
+	rc.mu.Unlock()
+	return out, nil
+}
+
+func (db *DB) redactionsOf(ctx context.Context, ids []string) (map[string]string, error) {
 	out := map[string]string{}
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
