@@ -91,8 +91,25 @@ func (db *DB) commitLoop() {
 	}
 }
 
-// commitGroup writes a group of appends in one transaction.
+// commitGroup writes a group of appends in one transaction. It first
+// tries without savepoints, which cost two statements a request: nearly
+// every append succeeds. If one fails (a repeated transaction ID), the
+// transaction is rolled back and the group written again with a
+// savepoint per request, so that the failing one fails alone.
 func (db *DB) commitGroup(group []*appendReq) {
+	if db.appendGroup(group, false) {
+		for _, g := range group {
+			g.pos, g.err = 0, nil
+		}
+		db.appendGroup(group, true)
+	}
+}
+
+// appendGroup writes the group in one transaction, each request in its
+// own savepoint if savepoints is set. Without savepoints, a request that
+// fails rolls everything back and appendGroup asks for a retry (unless
+// the request is alone: then its failure is the group's).
+func (db *DB) appendGroup(group []*appendReq, savepoints bool) (retry bool) {
 	// The transaction must not die with one request's context.
 	ctx := context.WithoutCancel(group[0].ctx)
 	fail := func(err error) {
@@ -105,37 +122,40 @@ func (db *DB) commitGroup(group []*appendReq) {
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("store: begin: %w", err))
-		return
+		return false
 	}
 	defer db.wstmts.prepareWanted(ctx, db.write)
 	tx := &wtx{Tx: sqlTx, stmts: &db.wstmts, changes: &db.changes}
 	committed := false
 	defer func() { tx.settle(committed) }()
-	for _, g := range group {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT append_one`); err != nil {
+	exec := func(stmt string) bool {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			tx.Rollback()
 			fail(err)
-			return
+			return false
+		}
+		return true
+	}
+	for _, g := range group {
+		if savepoints && !exec(`SAVEPOINT append_one`) {
+			return false
 		}
 		for i := range g.evs {
 			if g.pos, g.err = appendEventTx(ctx, tx, &g.evs[i]); g.err != nil {
 				break
 			}
 		}
-		stmt := `RELEASE SAVEPOINT append_one`
-		if g.err != nil {
-			stmt = `ROLLBACK TO SAVEPOINT append_one`
-		}
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		switch {
+		case g.err != nil && !savepoints:
 			tx.Rollback()
-			fail(err)
-			return
-		}
-		if g.err != nil {
-			if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT append_one`); err != nil {
-				tx.Rollback()
-				fail(err)
-				return
+			return len(group) > 1
+		case g.err != nil:
+			if !exec(`ROLLBACK TO SAVEPOINT append_one`) || !exec(`RELEASE SAVEPOINT append_one`) {
+				return false
+			}
+		case savepoints:
+			if !exec(`RELEASE SAVEPOINT append_one`) {
+				return false
 			}
 		}
 	}
@@ -144,8 +164,9 @@ func (db *DB) commitGroup(group []*appendReq) {
 		for _, g := range group {
 			g.err = err // nothing of the group is stored
 		}
-		return
+		return false
 	}
 	committed = true
 	db.wakeTextIndexer()
+	return false
 }
