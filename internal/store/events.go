@@ -93,10 +93,19 @@ func (db *DB) RoomVersion(ctx context.Context, roomID string) (string, error) {
 // counter row until the transaction ends, so positions commit in order.
 //
 // The keys name what the position changes in the change log (changes.go).
+//
+// Only a transaction's first position is taken from the counter row, which
+// it then holds until it commits; the next ones are counted in memory and
+// written once, by flushPos before the commit.
 func nextPosTx(ctx context.Context, tx *wtx, keys ...string) (int64, error) {
 	var pos int64
-	if err := tx.QueryRowContext(ctx, `UPDATE stream_counter SET pos = pos + 1 WHERE id = 1 RETURNING pos`).Scan(&pos); err != nil {
-		return 0, err
+	if tx.pos == 0 {
+		if err := tx.QueryRowContext(ctx, `UPDATE stream_counter SET pos = pos + 1 WHERE id = 1 RETURNING pos`).Scan(&pos); err != nil {
+			return 0, err
+		}
+	} else {
+		pos = tx.pos + 1
+		tx.posDirty = true
 	}
 	tx.pos = pos
 	for _, k := range keys {
@@ -150,12 +159,7 @@ func appendEventTx(ctx context.Context, tx *wtx, e *NewEvent) (int64, error) {
 			return 0, err
 		}
 	}
-	for _, prev := range e.PrevEvents {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2`, e.RoomID, prev); err != nil {
-			return 0, err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)`, e.RoomID, e.EventID); err != nil {
+	if err := advanceExtremitiesTx(ctx, tx, e); err != nil {
 		return 0, err
 	}
 	if e.Redacts != "" {
@@ -173,6 +177,29 @@ func appendEventTx(ctx context.Context, tx *wtx, e *NewEvent) (int64, error) {
 		return 0, err
 	}
 	return pos, nil
+}
+
+// advanceExtremitiesTx makes the event a forward extremity of its room in
+// place of its prev events. The usual case, one prev event that was the
+// extremity, is one statement.
+func advanceExtremitiesTx(ctx context.Context, tx *wtx, e *NewEvent) error {
+	if len(e.PrevEvents) == 1 {
+		res, err := tx.ExecContext(ctx, `UPDATE forward_extremities SET event_id = $3 WHERE room_id = $1 AND event_id = $2`,
+			e.RoomID, e.PrevEvents[0], e.EventID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
+		}
+	}
+	for _, prev := range e.PrevEvents {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2`, e.RoomID, prev); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)`, e.RoomID, e.EventID)
+	return err
 }
 
 func nullIfEmpty(s string) any {

@@ -140,6 +140,8 @@ func (db *DB) appendGroup(group []*appendReq, savepoints bool) (retry bool) {
 		if savepoints && !exec(`SAVEPOINT append_one`) {
 			return false
 		}
+		// A rolled back savepoint gives its positions back.
+		posBefore, dirtyBefore := tx.pos, tx.posDirty
 		for i := range g.evs {
 			if g.pos, g.err = appendEventTx(ctx, tx, &g.evs[i]); g.err != nil {
 				break
@@ -153,13 +155,20 @@ func (db *DB) appendGroup(group []*appendReq, savepoints bool) (retry bool) {
 			if !exec(`ROLLBACK TO SAVEPOINT append_one`) || !exec(`RELEASE SAVEPOINT append_one`) {
 				return false
 			}
+			tx.pos, tx.posDirty = posBefore, dirtyBefore
 		case savepoints:
 			if !exec(`RELEASE SAVEPOINT append_one`) {
 				return false
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.flushPos(ctx)
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		tx.Rollback()
+	}
+	if err != nil {
 		err = fmt.Errorf("store: commit: %w", mapErr(err))
 		for _, g := range group {
 			g.err = err // nothing of the group is stored

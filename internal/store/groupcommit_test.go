@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -34,17 +35,20 @@ func TestGroupCommit(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := range perRoom {
-						txn := fmt.Sprintf("t%d-%d", r, i)
-						if i == perRoom-1 {
+						txn, id := fmt.Sprintf("t%d-%d", r, i), fmt.Sprintf("$e%d-%d", r, i)
+						switch i {
+						case perRoom - 1:
 							txn = fmt.Sprintf("t%d-0", r) // a retry of the first
+						case perRoom - 2:
+							id = fmt.Sprintf("$e%d-0", r) // fails after taking a position
 						}
 						pos, err := db.AppendEvents(ctx, []store.NewEvent{{
-							EventID: fmt.Sprintf("$e%d-%d", r, i), RoomID: fmt.Sprintf("!r%d:x", r), Type: "m.room.message",
+							EventID: id, RoomID: fmt.Sprintf("!r%d:x", r), Type: "m.room.message",
 							Sender: "@u:x", Depth: int64(i + 1), PDU: []byte(`{}`), SenderDevice: "D", TxnID: txn,
 						}})
 						mu.Lock()
 						switch {
-						case err == store.ErrConflict:
+						case errors.Is(err, store.ErrConflict):
 							conflicts++
 						case err != nil:
 							t.Errorf("append %d in room %d: %v", i, r, err)
@@ -58,19 +62,28 @@ func TestGroupCommit(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			if conflicts != rooms {
-				t.Errorf("%d conflicts; want %d (one retried transaction per room)", conflicts, rooms)
+			if conflicts != 2*rooms {
+				t.Errorf("%d conflicts; want %d (a retried transaction and a repeated event ID per room)", conflicts, 2*rooms)
 			}
-			if want := rooms * (perRoom - 1); len(positions) != want {
+			if want := rooms * (perRoom - 2); len(positions) != want {
 				t.Errorf("%d events stored; want %d", len(positions), want)
+			}
+			// The failed appends gave their positions back: the stream
+			// ends at the last stored event, and the next write follows it.
+			last := int64(0)
+			for p := range positions {
+				last = max(last, p)
+			}
+			if pos, _ := db.StreamPos(ctx); pos != last {
+				t.Errorf("StreamPos = %d; want %d, the last event's", pos, last)
 			}
 			for r := range rooms {
 				evs, err := db.RoomEvents(ctx, fmt.Sprintf("!r%d:x", r), 0, 1<<62, 1000, false)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(evs) != perRoom-1 {
-					t.Errorf("room %d holds %d events; want %d", r, len(evs), perRoom-1)
+				if len(evs) != perRoom-2 {
+					t.Errorf("room %d holds %d events; want %d", r, len(evs), perRoom-2)
 				}
 			}
 		})

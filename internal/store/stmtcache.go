@@ -92,6 +92,20 @@ type wtx struct {
 	changes *changeLog
 	touched []string // keys of the change log this transaction changes
 	pos     int64    // the last stream position it took
+	// posDirty: positions after the first were counted in memory, and the
+	// counter row must be set to pos before the commit (flushPos).
+	posDirty bool
+}
+
+// flushPos writes the last position the transaction took to the counter
+// row; call it before committing.
+func (tx *wtx) flushPos(ctx context.Context) error {
+	if !tx.posDirty {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE stream_counter SET pos = $1 WHERE id = 1`, tx.pos)
+	tx.posDirty = false
+	return err
 }
 
 type writeStmts struct {

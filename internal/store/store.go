@@ -173,6 +173,11 @@ func (db *DB) tx(ctx context.Context, fn func(*wtx) error) error {
 		tx.settle(false)
 		return err
 	}
+	if err := tx.flushPos(ctx); err != nil {
+		tx.Rollback()
+		tx.settle(false)
+		return err
+	}
 	err = tx.Commit()
 	tx.settle(err == nil)
 	if err != nil {
