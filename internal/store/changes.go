@@ -46,6 +46,12 @@ func keyDeviceKeys(userID, deviceID string) string {
 // keyRoom: any event or receipt in the room.
 func keyRoom(roomID string) string { return "room\x00" + roomID }
 
+// keyRoomMembers: any membership event in the room.
+func keyRoomMembers(roomID string) string { return "members\x00" + roomID }
+
+// keyPresenceOf: the user's presence row.
+func keyPresenceOf(userID string) string { return "presenceof\x00" + userID }
+
 // keyState: the events that set one piece of a room's state.
 func keyState(roomID, typ, stateKey string) string {
 	return "state\x00" + roomID + "\x00" + typ + "\x00" + stateKey
@@ -143,6 +149,10 @@ func (c *changeLog) committedPos() int64 {
 func (c *changeLog) changedSince(key string, since int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.changedSinceLocked(key, since)
+}
+
+func (c *changeLog) changedSinceLocked(key string, since int64) bool {
 	return since < c.floor || c.pending[key] > 0 || c.last[key] > since
 }
 
@@ -168,6 +178,9 @@ type caches struct {
 	ignored    queryCache[map[string]bool]
 	deviceKeys queryCache[deviceKeyCounts]
 	history    queryCache[[]Membership]
+	presence   queryCache[Presence]
+	members    queryCache[[]MemberRules]
+	versions   sync.Map // room ID -> version: it never changes
 	redactions struct {
 		mu sync.Mutex
 		m  map[string]redactionEntry // by event ID
@@ -305,4 +318,21 @@ func (c *changeLog) knows(since int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return since >= c.floor
+}
+
+// membersRulesChanged reports whether JoinedMembersRules of the room, read
+// at asOf, may be stale: a member joined or left, or a member's push rules
+// or account data (the ignore list) changed.
+func (c *changeLog) membersRulesChanged(roomID string, members []MemberRules, asOf int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.changedSinceLocked(keyRoomMembers(roomID), asOf) {
+		return true
+	}
+	for _, m := range members {
+		if c.changedSinceLocked(keyPushRules(m.UserID), asOf) || c.changedSinceLocked(keyAccountData(m.UserID), asOf) {
+			return true
+		}
+	}
+	return false
 }

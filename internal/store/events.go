@@ -83,10 +83,18 @@ func (db *DB) CreateRoom(ctx context.Context, r NewRoom, evs []NewEvent) (pos in
 }
 
 // RoomVersion returns a room's version, or ErrNotFound.
+//
+// A room's version never changes, so it is read once.
 func (db *DB) RoomVersion(ctx context.Context, roomID string) (string, error) {
+	if v, ok := db.caches.versions.Load(roomID); ok {
+		return v.(string), nil
+	}
 	var v string
-	err := db.read.QueryRowContext(ctx, `SELECT version FROM rooms WHERE room_id = $1`, roomID).Scan(&v)
-	return v, mapErr(err)
+	if err := db.read.QueryRowContext(ctx, `SELECT version FROM rooms WHERE room_id = $1`, roomID).Scan(&v); err != nil {
+		return "", mapErr(err)
+	}
+	db.caches.versions.Store(roomID, v)
+	return v, nil
 }
 
 // nextPosTx takes the next global stream position. The UPDATE locks the
@@ -133,7 +141,7 @@ func appendEventTx(ctx context.Context, tx *wtx, e *NewEvent) (int64, error) {
 		keys = append(keys, keyState(e.RoomID, e.Type, *e.StateKey))
 	}
 	if e.Type == "m.room.member" && e.StateKey != nil {
-		keys = append(keys, keyMembers, keyRooms(*e.StateKey))
+		keys = append(keys, keyMembers, keyRooms(*e.StateKey), keyRoomMembers(e.RoomID))
 	}
 	pos, err := nextPosTx(ctx, tx, keys...)
 	if err != nil {

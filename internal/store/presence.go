@@ -51,9 +51,14 @@ func scanPresences(rows *sql.Rows) ([]Presence, error) {
 
 // PresenceOf returns the user's stored presence, or ErrNotFound if it was
 // never set.
+//
+// The row is cached until it changes (changes.go): every /sync and every
+// message reads it.
 func (db *DB) PresenceOf(ctx context.Context, userID string) (Presence, error) {
-	p, err := scanPresence(db.read.QueryRowContext(ctx, `SELECT `+presenceCols+` FROM presence WHERE user_id = $1`, userID))
-	return p, mapErr(err)
+	return cachedQuery(db, &db.caches.presence, keyPresenceOf(userID), func() (Presence, error) {
+		p, err := scanPresence(db.read.QueryRowContext(ctx, `SELECT `+presenceCols+` FROM presence WHERE user_id = $1`, userID))
+		return p, mapErr(err)
+	})
 }
 
 // PresenceChange says what UpdatePresence should do with the new value.
@@ -72,6 +77,7 @@ const (
 // PresenceNotify).
 func (db *DB) UpdatePresence(ctx context.Context, userID string, change func(p *Presence) PresenceChange) (p Presence, pos int64, err error) {
 	err = db.tx(ctx, func(tx *wtx) error {
+		tx.touch(keyPresenceOf(userID))
 		// The first write creates the row, so that FOR UPDATE below has
 		// a row to lock on PostgreSQL; SQLite's single writer serialises
 		// anyway.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -267,7 +268,33 @@ type MemberRules struct {
 // JoinedMembersRules returns the room's joined members with the version of
 // their push rules and their ignore lists, in one query however big the
 // room.
+//
+// Every event a local user sends reads it: the result is cached until the
+// room's members, or a member's push rules or account data, change
+// (changes.go). It is shared, and callers must not modify it.
 func (db *DB) JoinedMembersRules(ctx context.Context, roomID string) ([]MemberRules, error) {
+	mc := &db.caches.members
+	mc.mu.Lock()
+	r, ok := mc.m[roomID]
+	mc.mu.Unlock()
+	if ok && !db.changes.membersRulesChanged(roomID, r.val, r.asOf) {
+		return slices.Clip(r.val), nil
+	}
+	asOf := db.changes.committedPos()
+	val, err := db.joinedMembersRules(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	mc.mu.Lock()
+	if mc.m == nil || len(mc.m) >= maxChangeKeys {
+		mc.m = map[string]cachedResult[[]MemberRules]{}
+	}
+	mc.m[roomID] = cachedResult[[]MemberRules]{val, asOf}
+	mc.mu.Unlock()
+	return slices.Clip(val), nil
+}
+
+func (db *DB) joinedMembersRules(ctx context.Context, roomID string) ([]MemberRules, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT m.state_key, COALESCE(p.stream_pos, 0), i.content FROM current_state m
 		LEFT JOIN push_rules p ON p.user_id = m.state_key
 		LEFT JOIN account_data i ON i.user_id = m.state_key AND i.room_id = '' AND i.type = $2
