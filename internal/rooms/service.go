@@ -152,6 +152,24 @@ func (s *Service) Events(ctx context.Context, ids []string) (map[string]*Stored,
 	return out, nil
 }
 
+// FromStored returns the events the store read, parsed, from the cache
+// where they are in it.
+func (s *Service) FromStored(stored []store.StoredEvent) (map[string]*Stored, error) {
+	out := make(map[string]*Stored, len(stored))
+	for _, se := range stored {
+		if e := s.events.get(se.EventID); e != nil {
+			out[se.EventID] = e
+			continue
+		}
+		e, err := s.parseStored(se)
+		if err != nil {
+			return nil, err
+		}
+		out[se.EventID] = e
+	}
+	return out, nil
+}
+
 // Stored is an accepted event with what the store knows about it.
 type Stored struct {
 	*event.Event
@@ -258,6 +276,8 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (eventID string, er
 		return "", err
 	}
 	h.advance(b, b.built)
+	// The readers of the room's /syncs find it parsed.
+	s.events.put(ne.EventID, &Stored{Event: b.parsed[len(b.parsed)-1], StreamPos: pos, SenderDevice: ne.SenderDevice, TxnID: ne.TxnID})
 	s.announce(pos, []store.NewEvent{*ne})
 	return ne.EventID, nil
 }
@@ -272,6 +292,7 @@ type builder struct {
 	depth  int64
 	state  auth.StateMap // the current state the rules need, kept up to date
 	built  []store.NewEvent
+	parsed []*event.Event // built's events, parsed
 }
 
 // add builds the next event, checks it and appends it to b.built.
@@ -329,6 +350,7 @@ func (b *builder) add(typ, sender string, stateKey *string, content json.RawMess
 	}
 	b.prev = []string{ev.EventID()}
 	b.built = append(b.built, ne)
+	b.parsed = append(b.parsed, ev)
 	return &b.built[len(b.built)-1], nil
 }
 

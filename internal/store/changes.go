@@ -49,6 +49,15 @@ func keyRoom(roomID string) string { return "room\x00" + roomID }
 // keyRoomMembers: any membership event in the room.
 func keyRoomMembers(roomID string) string { return "members\x00" + roomID }
 
+// keyRoomReceipts: any receipt in the room.
+func keyRoomReceipts(roomID string) string { return "receipts\x00" + roomID }
+
+// keyUnread: the user's unread counts in the room.
+func keyUnread(userID, roomID string) string { return "unread\x00" + userID + "\x00" + roomID }
+
+// keyRelations: the events that relate to an event.
+func keyRelations(eventID string) string { return "relations\x00" + eventID }
+
 // keyPresenceOf: the user's presence row.
 func keyPresenceOf(userID string) string { return "presenceof\x00" + userID }
 
@@ -180,6 +189,8 @@ type caches struct {
 	history    queryCache[[]Membership]
 	presence   queryCache[Presence]
 	members    queryCache[[]MemberRules]
+	unread     queryCache[[]UnreadCount]
+	relations  queryCache[[]Relation] // every unredacted child of an event
 	versions   sync.Map // room ID -> version: it never changes
 	redactions struct {
 		mu sync.Mutex
@@ -335,4 +346,35 @@ func (c *changeLog) membersRulesChanged(roomID string, members []MemberRules, as
 		}
 	}
 	return false
+}
+
+type storedEvent struct {
+	id, roomID string
+	pos        int64
+}
+
+// newEvents tells the caches what just-stored events are like as of their
+// own positions: not redacted, and without relations. A /sync that
+// returns them then asks the store nothing more about them; a redaction
+// or a relation after them has a later position, which makes the entries
+// stale.
+func (c *caches) newEvents(evs []storedEvent) {
+	rc := &c.redactions
+	rc.mu.Lock()
+	if rc.m == nil || len(rc.m)+len(evs) > maxChangeKeys {
+		rc.m = map[string]redactionEntry{}
+	}
+	for _, e := range evs {
+		rc.m[e.id] = redactionEntry{asOf: e.pos}
+	}
+	rc.mu.Unlock()
+	lc := &c.relations
+	lc.mu.Lock()
+	if lc.m == nil || len(lc.m)+len(evs) > maxChangeKeys {
+		lc.m = map[string]cachedResult[[]Relation]{}
+	}
+	for _, e := range evs {
+		lc.m[e.roomID+"\x00"+e.id] = cachedResult[[]Relation]{nil, e.pos}
+	}
+	lc.mu.Unlock()
 }

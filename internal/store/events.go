@@ -137,6 +137,9 @@ func appendEventTx(ctx context.Context, tx *wtx, e *NewEvent) (int64, error) {
 	if e.Redacts != "" {
 		keys = append(keys, keyRedactions)
 	}
+	if e.RelatesTo != "" {
+		keys = append(keys, keyRelations(e.RelatesTo))
+	}
 	if e.StateKey != nil {
 		keys = append(keys, keyState(e.RoomID, e.Type, *e.StateKey))
 	}

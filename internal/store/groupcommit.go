@@ -136,16 +136,20 @@ func (db *DB) appendGroup(group []*appendReq, savepoints bool) (retry bool) {
 		}
 		return true
 	}
+	var stored []storedEvent // for the caches (caches.newEvents)
 	for _, g := range group {
 		if savepoints && !exec(`SAVEPOINT append_one`) {
 			return false
 		}
 		// A rolled back savepoint gives its positions back.
 		posBefore, dirtyBefore := tx.pos, tx.posDirty
+		mark := len(stored)
 		for i := range g.evs {
 			if g.pos, g.err = appendEventTx(ctx, tx, &g.evs[i]); g.err != nil {
+				stored = stored[:mark]
 				break
 			}
+			stored = append(stored, storedEvent{g.evs[i].EventID, g.evs[i].RoomID, g.pos})
 		}
 		switch {
 		case g.err != nil && !savepoints:
@@ -176,6 +180,7 @@ func (db *DB) appendGroup(group []*appendReq, savepoints bool) (retry bool) {
 		return false
 	}
 	committed = true
+	db.caches.newEvents(stored)
 	db.wakeTextIndexer()
 	return false
 }

@@ -106,6 +106,9 @@ func pushInsert(n int) string {
 // (see UnreadCounts). The event is the newest of its room, so it is after
 // every read mark and always counts.
 func (p *PushOutcome) countTx(ctx context.Context, tx *wtx, roomID string) error {
+	for _, a := range p.Actions {
+		tx.touch(keyUnread(a.UserID, roomID))
+	}
 	for start := 0; start < len(p.Actions); start += pushBatch {
 		chunk := p.Actions[start:min(start+pushBatch, len(p.Actions))]
 		var q strings.Builder
@@ -160,6 +163,7 @@ func forgetPushActionsTx(ctx context.Context, tx *wtx, eventID, roomID string) e
 		return err
 	}
 	for _, ut := range affected {
+		tx.touch(keyUnread(ut.user, roomID))
 		if err := recountTx(ctx, tx, ut.user, roomID, ut.thread); err != nil {
 			return err
 		}
@@ -180,6 +184,7 @@ func readMarkTx(ctx context.Context, tx *wtx, userID, roomID, threadID string, p
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return err
 	}
+	tx.touch(keyUnread(userID, roomID))
 	return recountTx(ctx, tx, userID, roomID, threadID)
 }
 
@@ -384,7 +389,36 @@ type UnreadCount struct {
 // summaries count every stored event, and the unread notifications after
 // upto (a few, those committed while the /sync was being built) are taken
 // off again, in the same statement so that both parts see one snapshot.
+//
+// Counts are cached (changes.go): a cached result read at or before upto,
+// with no change since, is the answer at upto too.
 func (db *DB) UnreadCounts(ctx context.Context, userID, roomID string, upto int64) ([]UnreadCount, error) {
+	key := keyUnread(userID, roomID)
+	uc := &db.caches.unread
+	uc.mu.Lock()
+	r, ok := uc.m[key]
+	uc.mu.Unlock()
+	if ok && r.asOf <= upto && !db.changes.changedSince(key, r.asOf) {
+		return slices.Clip(r.val), nil
+	}
+	asOf := db.changes.committedPos()
+	if asOf != upto {
+		return db.unreadCounts(ctx, userID, roomID, upto) // a result for another position: not cached
+	}
+	val, err := db.unreadCounts(ctx, userID, roomID, upto)
+	if err != nil {
+		return nil, err
+	}
+	uc.mu.Lock()
+	if uc.m == nil || len(uc.m) >= maxChangeKeys {
+		uc.m = map[string]cachedResult[[]UnreadCount]{}
+	}
+	uc.m[key] = cachedResult[[]UnreadCount]{val, asOf}
+	uc.mu.Unlock()
+	return slices.Clip(val), nil
+}
+
+func (db *DB) unreadCounts(ctx context.Context, userID, roomID string, upto int64) ([]UnreadCount, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT thread_id, SUM(n), SUM(h) FROM (
 			SELECT thread_id, notifs AS n, highlights AS h FROM unread_summary
 			WHERE user_id = $1 AND room_id = $2 AND notifs > 0

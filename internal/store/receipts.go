@@ -34,7 +34,7 @@ func (db *DB) SetReceipt(ctx context.Context, r Receipt) (int64, error) {
 		// The position first: it locks the stream counter, so two receipts
 		// of one user cannot both pass the check below.
 		var err error
-		if pos, err = nextPosTx(ctx, tx, keyRoom(r.RoomID)); err != nil {
+		if pos, err = nextPosTx(ctx, tx, keyRoom(r.RoomID), keyRoomReceipts(r.RoomID)); err != nil {
 			return err
 		}
 		var cur int64
@@ -66,6 +66,9 @@ func (db *DB) SetReceipt(ctx context.Context, r Receipt) (int64, error) {
 // MUST NOT send the m.read.private receipt to any other user than the one
 // which originally sent it").
 func (db *DB) RoomReceipts(ctx context.Context, roomID, viewer string, from, to int64) ([]Receipt, error) {
+	if !db.changes.changedSince(keyRoomReceipts(roomID), from) {
+		return nil, nil // changes.go
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT receipt_type, user_id, thread_id, event_id, event_pos, ts, stream_pos
 		FROM receipts WHERE room_id = $1 AND stream_pos > $2 AND stream_pos <= $3
 		AND (receipt_type = 'm.read' OR (receipt_type = 'm.read.private' AND user_id = $4))

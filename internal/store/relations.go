@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -49,23 +51,74 @@ func inList(first, n int) string {
 
 // ChildRelations returns the unredacted events of the room that relate to
 // one of parents with one of relTypes, oldest first.
+//
+// Every /sync asks it of its timeline's events, so each parent's children
+// are cached (all of them, whatever their type) until one is added or any
+// event is redacted (changes.go).
 func (db *DB) ChildRelations(ctx context.Context, roomID string, parents, relTypes []string) ([]Relation, error) {
 	if len(parents) == 0 || len(relTypes) == 0 {
 		return nil, nil
 	}
+	validFrom, redactionsSettled := db.changes.validFrom(keyRedactions)
+	asOf := db.changes.committedPos()
+	rc := &db.caches.relations
+	cached := make(map[string]cachedResult[[]Relation], len(parents))
+	rc.mu.Lock()
+	for _, p := range parents {
+		if r, ok := rc.m[roomID+"\x00"+p]; ok {
+			cached[p] = r
+		}
+	}
+	rc.mu.Unlock()
+	children := make(map[string][]Relation, len(parents))
+	var misses []string
+	for _, p := range parents {
+		r, ok := cached[p]
+		if ok && redactionsSettled && r.asOf >= validFrom && !db.changes.changedSince(keyRelations(p), r.asOf) {
+			children[p] = r.val
+		} else {
+			misses = append(misses, p)
+		}
+	}
+	if len(misses) > 0 {
+		read, err := db.childRelations(ctx, roomID, misses)
+		if err != nil {
+			return nil, err
+		}
+		rc.mu.Lock()
+		if rc.m == nil || len(rc.m)+len(misses) > maxChangeKeys {
+			rc.m = map[string]cachedResult[[]Relation]{}
+		}
+		for _, p := range misses {
+			rc.m[roomID+"\x00"+p] = cachedResult[[]Relation]{read[p], asOf}
+			children[p] = read[p]
+		}
+		rc.mu.Unlock()
+	}
 	var out []Relation
+	for _, p := range parents {
+		for _, r := range children[p] {
+			if slices.Contains(relTypes, r.RelType) {
+				out = append(out, r)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Relation) int { return cmp.Compare(a.StreamPos, b.StreamPos) })
+	return out, nil
+}
+
+// childRelations reads every unredacted, non-state child of the parents,
+// by parent.
+func (db *DB) childRelations(ctx context.Context, roomID string, parents []string) (map[string][]Relation, error) {
+	out := map[string][]Relation{}
 	for start := 0; start < len(parents); start += chunkSize {
 		chunk := parents[start:min(start+chunkSize, len(parents))]
 		args := []any{roomID}
 		for _, p := range chunk {
 			args = append(args, p)
 		}
-		for _, t := range relTypes {
-			args = append(args, t)
-		}
 		rows, err := db.read.QueryContext(ctx, `SELECT relates_to, event_id, rel_type, type, sender, stream_pos, origin_server_ts
 			FROM events WHERE relates_to IS NOT NULL AND relates_to IN (`+inList(2, len(chunk))+`)
-			AND rel_type IN (`+inList(2+len(chunk), len(relTypes))+`)
 			AND (room_id || '') = $1 AND redacted_by IS NULL AND state_key IS NULL ORDER BY stream_pos`, args...)
 		if err != nil {
 			return nil, err
@@ -76,7 +129,7 @@ func (db *DB) ChildRelations(ctx context.Context, roomID string, parents, relTyp
 				rows.Close()
 				return nil, err
 			}
-			out = append(out, r)
+			out[r.Parent] = append(out[r.Parent], r)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

@@ -442,11 +442,7 @@ func (a *API) timeline(ctx context.Context, req *request, vis *rooms.Visibility,
 		if err != nil {
 			return nil, err
 		}
-		ids := make([]string, len(batch))
-		for i, b := range batch {
-			ids[i] = b.EventID
-		}
-		evs, err := a.rooms.Events(ctx, ids)
+		evs, err := a.rooms.FromStored(batch)
 		if err != nil {
 			return nil, err
 		}
