@@ -11,7 +11,7 @@ CREATE TABLE unread_summary (
     notifs     INTEGER NOT NULL,
     highlights INTEGER NOT NULL,
     PRIMARY KEY (user_id, room_id, thread_id)
-);
+) WITHOUT ROWID;
 
 INSERT INTO unread_summary (user_id, room_id, thread_id, notifs, highlights)
 SELECT a.user_id, a.room_id, a.thread_id, COUNT(*), SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END)
