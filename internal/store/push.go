@@ -81,6 +81,19 @@ func (p *PushOutcome) storeTx(ctx context.Context, tx *wtx, e *NewEvent, pos int
 		}
 	}
 	if p.SenderRead {
+		// With nothing unread in the thread, moving the mark changes no
+		// count and no notification's read flag: every notification of
+		// the thread is behind it already, and later ones come after the
+		// event. Skipping it spares a row write per message.
+		var unread int
+		err := tx.QueryRowContext(ctx, `SELECT notifs FROM unread_summary WHERE user_id = $1 AND room_id = $2 AND thread_id = $3`,
+			e.Sender, e.RoomID, p.ThreadID).Scan(&unread)
+		if err == sql.ErrNoRows || (err == nil && unread == 0) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 		return readMarkTx(ctx, tx, e.Sender, e.RoomID, p.ThreadID, pos)
 	}
 	return nil
