@@ -15,18 +15,21 @@ import (
 )
 
 // Full-text search of room events and the user directory (migration
-// 0008). Both engines write the same tables with the same SQL, in the
-// transaction of the event or profile change, so that the indexes never
-// lag behind what they index; only the queries differ: SQLite matches with
-// FTS5, PostgreSQL with a tsvector and its GIN index.
+// 0008). Both engines write the same tables with the same SQL; only the
+// queries differ: SQLite matches with FTS5, PostgreSQL with a tsvector and
+// its GIN index. The user directory and everything that removes text
+// (redactions, encryption) change in the transaction of the event or
+// profile change; message text is added after the commit, in batches
+// (searchindex.go), and a search waits for it.
 
 // indexEventTx keeps the search tables in step with an event appended at
 // pos; appendEventTx calls it in the event's transaction, after the
 // event's state and redaction are stored.
 //
-// The searchable text is read from the PDU's content here rather than
-// passed in by the caller, so that every writer of events (local sends,
-// room creation and upgrades, later federation) is indexed alike.
+// The searchable text is read from the PDU's content (here and by the
+// indexer) rather than passed in by the caller, so that every writer of
+// events (local sends, room creation and upgrades, later federation) is
+// indexed alike.
 func indexEventTx(ctx context.Context, tx *wtx, e *NewEvent, pos int64) error {
 	if e.Redacts != "" {
 		// A redacted event drops out of search at once: its text is gone.
