@@ -10,7 +10,7 @@ import (
 	"chappe.eu/chappe/internal/testserver"
 )
 
-// TestCachedReadsFollowWrites: the reads the store caches (changes.go)
+// TestCachedReadsFollowWrites: the reads the store caches (caches.go)
 // answer with every write made before them: members joining and leaving,
 // push rules, ignore lists, presence, redactions and memberships.
 func TestCachedReadsFollowWrites(t *testing.T) {
