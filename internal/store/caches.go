@@ -48,6 +48,23 @@ type cachedResult[T any] struct {
 	asOf int64 // the committed position before the read
 }
 
+func (c *queryCache[T]) get(key string) (cachedResult[T], bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[key]
+	return r, ok
+}
+
+// put caches a result; a cache past maxChangeKeys starts again empty.
+func (c *queryCache[T]) put(key string, val T, asOf int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxChangeKeys {
+		c.m = map[string]cachedResult[T]{}
+	}
+	c.m[key] = cachedResult[T]{val, asOf}
+}
+
 // cachedQuery returns the cached result for key if no change of key
 // committed after it was read and none is in flight; else it loads the
 // result and caches it. The position is taken before the load, so a
@@ -59,10 +76,7 @@ func cachedQuery[T any](db *DB, c *queryCache[T], key string, load func() (T, er
 	if len(changeKey) > 0 {
 		ck = changeKey[0]
 	}
-	c.mu.Lock()
-	r, ok := c.m[key]
-	c.mu.Unlock()
-	if ok && !db.changes.changedSince(ck, r.asOf) {
+	if r, ok := c.get(key); ok && !db.changes.changedSince(ck, r.asOf) {
 		return r.val, nil
 	}
 	asOf := db.changes.committedPos()
@@ -70,12 +84,7 @@ func cachedQuery[T any](db *DB, c *queryCache[T], key string, load func() (T, er
 	if err != nil {
 		return val, err
 	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxChangeKeys {
-		c.m = map[string]cachedResult[T]{}
-	}
-	c.m[key] = cachedResult[T]{val, asOf}
-	c.mu.Unlock()
+	c.put(key, val, asOf)
 	return val, nil
 }
 

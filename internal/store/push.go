@@ -291,11 +291,7 @@ type MemberRules struct {
 // room's members, or a member's push rules or account data, change
 // (changes.go). It is shared, and callers must not modify it.
 func (db *DB) JoinedMembersRules(ctx context.Context, roomID string) ([]MemberRules, error) {
-	mc := &db.caches.members
-	mc.mu.Lock()
-	r, ok := mc.m[roomID]
-	mc.mu.Unlock()
-	if ok && !db.changes.membersRulesChanged(roomID, r.val, r.asOf) {
+	if r, ok := db.caches.members.get(roomID); ok && !db.changes.membersRulesChanged(roomID, r.val, r.asOf) {
 		return slices.Clip(r.val), nil
 	}
 	asOf := db.changes.committedPos()
@@ -303,12 +299,7 @@ func (db *DB) JoinedMembersRules(ctx context.Context, roomID string) ([]MemberRu
 	if err != nil {
 		return nil, err
 	}
-	mc.mu.Lock()
-	if mc.m == nil || len(mc.m) >= maxChangeKeys {
-		mc.m = map[string]cachedResult[[]MemberRules]{}
-	}
-	mc.m[roomID] = cachedResult[[]MemberRules]{val, asOf}
-	mc.mu.Unlock()
+	db.caches.members.put(roomID, val, asOf)
 	return slices.Clip(val), nil
 }
 
@@ -407,11 +398,7 @@ type UnreadCount struct {
 // with no change since, is the answer at upto too.
 func (db *DB) UnreadCounts(ctx context.Context, userID, roomID string, upto int64) ([]UnreadCount, error) {
 	key := keyUnread(userID, roomID)
-	uc := &db.caches.unread
-	uc.mu.Lock()
-	r, ok := uc.m[key]
-	uc.mu.Unlock()
-	if ok && r.asOf <= upto && !db.changes.changedSince(key, r.asOf) {
+	if r, ok := db.caches.unread.get(key); ok && r.asOf <= upto && !db.changes.changedSince(key, r.asOf) {
 		return slices.Clip(r.val), nil
 	}
 	asOf := db.changes.committedPos()
@@ -422,12 +409,7 @@ func (db *DB) UnreadCounts(ctx context.Context, userID, roomID string, upto int6
 	if err != nil {
 		return nil, err
 	}
-	uc.mu.Lock()
-	if uc.m == nil || len(uc.m) >= maxChangeKeys {
-		uc.m = map[string]cachedResult[[]UnreadCount]{}
-	}
-	uc.m[key] = cachedResult[[]UnreadCount]{val, asOf}
-	uc.mu.Unlock()
+	db.caches.unread.put(key, val, asOf)
 	return slices.Clip(val), nil
 }
 
