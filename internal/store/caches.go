@@ -15,7 +15,7 @@ type caches struct {
 	deviceKeys queryCache[deviceKeyCounts]
 	history    queryCache[[]Membership]
 	presence   queryCache[Presence]
-	members    queryCache[[]MemberRules]
+	members    queryCache[roomMembersRules]
 	unread     queryCache[[]UnreadCount]
 	relations  queryCache[[]Relation] // every unredacted child of an event
 	versions   sync.Map               // room ID -> version: it never changes
@@ -28,6 +28,13 @@ type caches struct {
 type redactionEntry struct {
 	by   string // the redaction's ID, "" if none
 	asOf int64
+}
+
+// roomMembersRules is JoinedMembersRules of a room with the change keys
+// its members' rules depend on, built once.
+type roomMembersRules struct {
+	members []MemberRules
+	keys    []string // keyPushRules and keyAccountData of each member
 }
 
 type deviceKeyCounts struct {

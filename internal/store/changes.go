@@ -258,17 +258,12 @@ func (c *changeLog) knows(since int64) bool {
 	return since >= c.floor
 }
 
-// membersRulesChanged reports whether JoinedMembersRules of the room, read
-// at asOf, may be stale: a member joined or left, or a member's push rules
-// or account data (the ignore list) changed.
-func (c *changeLog) membersRulesChanged(roomID string, members []MemberRules, asOf int64) bool {
+// anyChangedSince reports whether any of the keys changed after since.
+func (c *changeLog) anyChangedSince(keys []string, since int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.changedSinceLocked(keyRoomMembers(roomID), asOf) {
-		return true
-	}
-	for _, m := range members {
-		if c.changedSinceLocked(keyPushRules(m.UserID), asOf) || c.changedSinceLocked(keyAccountData(m.UserID), asOf) {
+	for _, k := range keys {
+		if c.changedSinceLocked(k, since) {
 			return true
 		}
 	}

@@ -291,15 +291,20 @@ type MemberRules struct {
 // room's members, or a member's push rules or account data, change
 // (changes.go). It is shared, and callers must not modify it.
 func (db *DB) JoinedMembersRules(ctx context.Context, roomID string) ([]MemberRules, error) {
-	if r, ok := db.caches.members.get(roomID); ok && !db.changes.membersRulesChanged(roomID, r.val, r.asOf) {
-		return slices.Clip(r.val), nil
+	if r, ok := db.caches.members.get(roomID); ok &&
+		!db.changes.changedSince(keyRoomMembers(roomID), r.asOf) && !db.changes.anyChangedSince(r.val.keys, r.asOf) {
+		return slices.Clip(r.val.members), nil
 	}
 	asOf := db.changes.committedPos()
 	val, err := db.joinedMembersRules(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	db.caches.members.put(roomID, val, asOf)
+	keys := make([]string, 0, 2*len(val))
+	for _, m := range val {
+		keys = append(keys, keyPushRules(m.UserID), keyAccountData(m.UserID))
+	}
+	db.caches.members.put(roomID, roomMembersRules{val, keys}, asOf)
 	return slices.Clip(val), nil
 }
 
