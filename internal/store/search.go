@@ -64,26 +64,6 @@ func indexEventTx(ctx context.Context, tx *wtx, e *NewEvent, pos int64) error {
 	return nil
 }
 
-// indexTextTx indexes the text of an m.room.message, name or topic event,
-// unless its room is encrypted.
-func indexTextTx(ctx context.Context, tx *wtx, e *NewEvent, pos int64) error {
-	text, ok := search.IndexText(e.Type, e.StateKey, pduContent(e.PDU))
-	if !ok {
-		return nil
-	}
-	var encrypted int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM current_state
-		WHERE room_id = $1 AND type = 'm.room.encryption' AND state_key = ''`, e.RoomID).Scan(&encrypted); err != nil {
-		return err
-	}
-	if encrypted > 0 {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO event_search (stream_pos, room_id, body) VALUES ($1, $2, $3)
-		ON CONFLICT (stream_pos) DO NOTHING`, pos, e.RoomID, text)
-	return err
-}
-
 func pduContent(pdu []byte) json.RawMessage {
 	var p struct {
 		Content json.RawMessage `json:"content"`
@@ -199,10 +179,8 @@ func backfillEventsTx(ctx context.Context, tx *wtx, upto int64, n int) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	for i := range evs {
-		if err := indexTextTx(ctx, tx, &evs[i], pos[i]); err != nil {
-			return 0, err
-		}
+	if err := indexTextsTx(ctx, tx, evs, pos); err != nil { // searchindex.go
+		return 0, err
 	}
 	next := int64(0)
 	if len(evs) == n {
