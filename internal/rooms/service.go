@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -142,13 +143,11 @@ func (s *Service) Events(ctx context.Context, ids []string) (map[string]*Stored,
 	if err != nil {
 		return nil, err
 	}
-	for _, se := range stored {
-		e, err := s.parseStored(se)
-		if err != nil {
-			return nil, err
-		}
-		out[se.EventID] = e
+	read, err := s.FromStored(stored)
+	if err != nil {
+		return nil, err
 	}
+	maps.Copy(out, read)
 	return out, nil
 }
 
