@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -149,10 +150,19 @@ func (p *PushOutcome) countTx(ctx context.Context, tx *wtx, roomID string) error
 }
 
 // forgetPushActionsTx removes the notifications of a redacted event and
-// recounts the unread summaries they were in.
+// recounts the unread summaries they were in. Its rows are found by the
+// event's position (push_actions_pos).
 func forgetPushActionsTx(ctx context.Context, tx *wtx, eventID, roomID string) error {
 	type userThread struct{ user, thread string }
-	rows, err := tx.QueryContext(ctx, `SELECT user_id, thread_id FROM push_actions WHERE event_id = $1 AND room_id = $2`, eventID, roomID)
+	var pos int64
+	err := tx.QueryRowContext(ctx, `SELECT stream_pos FROM events WHERE event_id = $1 AND room_id = $2`, eventID, roomID).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT user_id, thread_id FROM push_actions WHERE stream_pos = $1`, pos)
 	if err != nil {
 		return err
 	}
@@ -172,7 +182,7 @@ func forgetPushActionsTx(ctx context.Context, tx *wtx, eventID, roomID string) e
 	if len(affected) == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM push_actions WHERE event_id = $1 AND room_id = $2`, eventID, roomID); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM push_actions WHERE stream_pos = $1`, pos); err != nil {
 		return err
 	}
 	for _, ut := range affected {
@@ -203,19 +213,23 @@ func readMarkTx(ctx context.Context, tx *wtx, userID, roomID, threadID string, p
 
 // unreadAfterMarks is the condition on push_actions a that it is after
 // both the user's unthreaded read mark and their mark for a's thread;
-// $1 and $2 are the user and the room.
+// $1 and $2 are the user and the room. Its subquery depends on a, so it
+// filters rows and does not bound the scan: callers add a bound on
+// a.stream_pos.
 const unreadAfterMarks = `a.user_id = $1 AND a.room_id = $2
 	AND a.stream_pos > COALESCE((SELECT MAX(m.event_pos) FROM read_marks m
 		WHERE m.user_id = $1 AND m.room_id = $2 AND m.thread_id IN ('', a.thread_id)), 0)`
 
 // recountTx counts again the user's unread notifications in the room's
 // thread, or in all its threads if thread is "" (the unthreaded mark).
-// It reads only the notifications after the marks: after a receipt for
-// the latest event, none.
+// The thread's marks bound the scan of the user's notifications from
+// below: after a receipt for the latest event it reads none.
 func recountTx(ctx context.Context, tx *wtx, userID, roomID, thread string) error {
-	q := `UPDATE unread_summary SET
-		notifs = (SELECT COUNT(*) FROM push_actions a WHERE ` + unreadAfterMarks + ` AND a.thread_id = unread_summary.thread_id),
-		highlights = (SELECT COUNT(*) FROM push_actions a WHERE ` + unreadAfterMarks + ` AND a.thread_id = unread_summary.thread_id AND a.highlight)
+	q := `UPDATE unread_summary SET (notifs, highlights) = (
+		SELECT COUNT(*), COUNT(*) FILTER (WHERE a.highlight) FROM push_actions a
+		WHERE a.user_id = $1 AND a.stream_pos > COALESCE((SELECT MAX(m.event_pos) FROM read_marks m
+			WHERE m.user_id = $1 AND m.room_id = $2 AND m.thread_id IN ('', unread_summary.thread_id)), 0)
+		AND a.room_id = $2 AND a.thread_id = unread_summary.thread_id)
 		WHERE user_id = $1 AND room_id = $2 AND notifs > 0`
 	args := []any{userID, roomID}
 	if thread != "" {
