@@ -71,24 +71,28 @@ func (db *DB) AppendEvents(ctx context.Context, evs []NewEvent) (int64, error) {
 func (db *DB) commitLoop() {
 	defer db.commits.wg.Done()
 	for r := range db.commits.reqs {
-		group := []*appendReq{r}
-	gather:
-		for len(group) < maxGroup {
-			select {
-			case more, ok := <-db.commits.reqs:
-				if !ok {
-					break gather
-				}
-				group = append(group, more)
-			default:
-				break gather
-			}
-		}
-		db.commitGroup(group)
+		group := db.commitGroup(db.gather([]*appendReq{r}))
 		for _, g := range group {
 			close(g.done)
 		}
 	}
+}
+
+// gather adds the appends waiting in the queue to the group, up to
+// maxGroup.
+func (db *DB) gather(group []*appendReq) []*appendReq {
+	for len(group) < maxGroup {
+		select {
+		case more, ok := <-db.commits.reqs:
+			if !ok {
+				return group
+			}
+			group = append(group, more)
+		default:
+			return group
+		}
+	}
+	return group
 }
 
 // commitGroup writes a group of appends in one transaction. It first
@@ -96,20 +100,27 @@ func (db *DB) commitLoop() {
 // every append succeeds. If one fails (a repeated transaction ID), the
 // transaction is rolled back and the group written again with a
 // savepoint per request, so that the failing one fails alone.
-func (db *DB) commitGroup(group []*appendReq) {
-	if db.appendGroup(group, false) {
+//
+// The group grows while it is written: appends that arrive while the
+// transaction runs join it before the commit, instead of waiting for the
+// next one. It returns the group as committed.
+func (db *DB) commitGroup(group []*appendReq) []*appendReq {
+	group, retry := db.appendGroup(group, false)
+	if retry {
 		for _, g := range group {
 			g.pos, g.err = 0, nil
 		}
 		db.appendGroup(group, true)
 	}
+	return group
 }
 
 // appendGroup writes the group in one transaction, each request in its
 // own savepoint if savepoints is set. Without savepoints, a request that
 // fails rolls everything back and appendGroup asks for a retry (unless
-// the request is alone: then its failure is the group's).
-func (db *DB) appendGroup(group []*appendReq, savepoints bool) (retry bool) {
+// the request is alone: then its failure is the group's); the group then
+// grows from the queue as it is written (the retry writes it as it is).
+func (db *DB) appendGroup(group []*appendReq, savepoints bool) (_ []*appendReq, retry bool) {
 	// The transaction must not die with one request's context.
 	ctx := context.WithoutCancel(group[0].ctx)
 	fail := func(err error) {
@@ -122,7 +133,7 @@ func (db *DB) appendGroup(group []*appendReq, savepoints bool) (retry bool) {
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("store: begin: %w", err))
-		return false
+		return group, false
 	}
 	defer db.wstmts.prepareWanted(ctx, db.write)
 	tx := &wtx{Tx: sqlTx, stmts: &db.wstmts, changes: &db.changes}
@@ -137,33 +148,37 @@ func (db *DB) appendGroup(group []*appendReq, savepoints bool) (retry bool) {
 		return true
 	}
 	var stored []storedEvent // for the caches (caches.newEvents)
-	for _, g := range group {
+	for i := 0; i < len(group); i++ {
+		g := group[i]
 		if savepoints && !exec(`SAVEPOINT append_one`) {
-			return false
+			return group, false
 		}
 		// A rolled back savepoint gives its positions back.
 		posBefore, dirtyBefore := tx.pos, tx.posDirty
 		mark := len(stored)
-		for i := range g.evs {
-			if g.pos, g.err = appendEventTx(ctx, tx, &g.evs[i]); g.err != nil {
+		for j := range g.evs {
+			if g.pos, g.err = appendEventTx(ctx, tx, &g.evs[j]); g.err != nil {
 				stored = stored[:mark]
 				break
 			}
-			stored = append(stored, storedEvent{g.evs[i].EventID, g.evs[i].RoomID, g.pos})
+			stored = append(stored, storedEvent{g.evs[j].EventID, g.evs[j].RoomID, g.pos})
 		}
 		switch {
 		case g.err != nil && !savepoints:
 			tx.Rollback()
-			return len(group) > 1
+			return group, len(group) > 1
 		case g.err != nil:
 			if !exec(`ROLLBACK TO SAVEPOINT append_one`) || !exec(`RELEASE SAVEPOINT append_one`) {
-				return false
+				return group, false
 			}
 			tx.pos, tx.posDirty = posBefore, dirtyBefore
 		case savepoints:
 			if !exec(`RELEASE SAVEPOINT append_one`) {
-				return false
+				return group, false
 			}
+		}
+		if i == len(group)-1 && !savepoints {
+			group = db.gather(group)
 		}
 	}
 	err = tx.flushPos(ctx)
@@ -177,10 +192,10 @@ func (db *DB) appendGroup(group []*appendReq, savepoints bool) (retry bool) {
 		for _, g := range group {
 			g.err = err // nothing of the group is stored
 		}
-		return false
+		return group, false
 	}
 	committed = true
 	db.caches.newEvents(stored)
 	db.wakeTextIndexer()
-	return false
+	return group, false
 }
