@@ -19,6 +19,7 @@ type caches struct {
 	unread     queryCache[[]UnreadCount]
 	relations  queryCache[[]Relation] // every unredacted child of an event
 	versions   sync.Map               // room ID -> version: it never changes
+	tails      roomTails              // the latest events of rooms (roomtails.go)
 	redactions struct {
 		mu sync.Mutex
 		m  map[string]redactionEntry // by event ID
@@ -95,24 +96,19 @@ func cachedQuery[T any](db *DB, c *queryCache[T], key string, load func() (T, er
 	return val, nil
 }
 
-type storedEvent struct {
-	id, roomID string
-	pos        int64
-}
-
 // newEvents tells the caches what just-stored events are like as of their
 // own positions: not redacted, and without relations. A /sync that
 // returns them then asks the store nothing more about them; a redaction
 // or a relation after them has a later position, which makes the entries
 // stale.
-func (c *caches) newEvents(evs []storedEvent) {
+func (c *caches) newEvents(evs []StoredEvent) {
 	rc := &c.redactions
 	rc.mu.Lock()
 	if rc.m == nil || len(rc.m)+len(evs) > maxChangeKeys {
 		rc.m = map[string]redactionEntry{}
 	}
 	for _, e := range evs {
-		rc.m[e.id] = redactionEntry{asOf: e.pos}
+		rc.m[e.EventID] = redactionEntry{asOf: e.StreamPos}
 	}
 	rc.mu.Unlock()
 	lc := &c.relations
@@ -121,7 +117,7 @@ func (c *caches) newEvents(evs []storedEvent) {
 		lc.m = map[string]cachedResult[[]Relation]{}
 	}
 	for _, e := range evs {
-		lc.m[e.roomID+"\x00"+e.id] = cachedResult[[]Relation]{nil, e.pos}
+		lc.m[e.RoomID+"\x00"+e.EventID] = cachedResult[[]Relation]{nil, e.StreamPos}
 	}
 	lc.mu.Unlock()
 }

@@ -161,6 +161,22 @@ func (c *changeLog) changedSince(key string, since int64) bool {
 	return c.changedSinceLocked(key, since)
 }
 
+// onlyChangeSince reports whether a transaction that touched key own
+// times and has not settled is the only change of key after position
+// since: none committed after it, no other in flight.
+func (c *changeLog) onlyChangeSince(key string, own int, since int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return since >= c.floor && c.pending[key] == own && c.last[key] <= since
+}
+
+// inFlight reports whether a transaction that changes key is in flight.
+func (c *changeLog) inFlight(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending[key] > 0
+}
+
 func (c *changeLog) changedSinceLocked(key string, since int64) bool {
 	return since < c.floor || c.pending[key] > 0 || c.last[key] > since
 }
@@ -198,10 +214,15 @@ func (tx *wtx) touch(key string) {
 	tx.touched = append(tx.touched, key)
 }
 
-// settle ends the transaction's part in the change log.
+// settle ends the transaction's part in the change log. The caches take
+// what it stored first (txnotes.go), while its keys are still pending.
 func (tx *wtx) settle(committed bool) {
+	if committed {
+		tx.caches.tails.add(tx.notes.appended, tx.notes.redactions)
+		tx.settleUnread(tx.pos)
+	}
 	tx.changes.end(tx.touched, tx.pos, committed)
-	tx.touched = nil
+	tx.touched, tx.notes = nil, txNotes{}
 }
 
 // AccountDataChangedSince reports whether the user's account data may

@@ -157,6 +157,10 @@ func appendEventTx(ctx context.Context, tx *wtx, e *NewEvent) (int64, error) {
 		nullIfEmpty(e.SenderDevice), nullIfEmpty(e.TxnID), nullIfEmpty(e.RelatesTo), nullIfEmpty(e.RelType)); err != nil {
 		return 0, fmt.Errorf("store: insert event: %w", mapErr(err))
 	}
+	version, _ := tx.caches.versions.Load(e.RoomID) // "" if not known yet: the tail then drops the room
+	v, _ := version.(string)
+	tx.notes.appended = append(tx.notes.appended, StoredEvent{StreamPos: pos, EventID: e.EventID, RoomID: e.RoomID, Version: v,
+		PDU: e.PDU, SenderDevice: e.SenderDevice, TxnID: e.TxnID})
 	if e.StateKey != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, stream_pos, membership)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room_id, type, state_key)
@@ -180,6 +184,7 @@ func appendEventTx(ctx context.Context, tx *wtx, e *NewEvent) (int64, error) {
 			e.EventID, e.Redacts, e.RoomID); err != nil {
 			return 0, err
 		}
+		tx.notes.redactions = append(tx.notes.redactions, tailRedaction{roomID: e.RoomID, target: e.Redacts, by: e.EventID})
 	}
 	if err := e.Push.storeTx(ctx, tx, e, pos); err != nil {
 		return 0, err

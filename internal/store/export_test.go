@@ -11,3 +11,16 @@ func (db *DB) MarkSchemaVersionForTest(ctx context.Context, v int) error {
 		return err
 	})
 }
+
+// RoomEventsStoredForTest is RoomEvents read from the store, never from
+// the room's tail.
+func (db *DB) RoomEventsStoredForTest(ctx context.Context, roomID string, from, to int64, limit int, backwards bool) ([]StoredEvent, error) {
+	return db.roomEventsStored(ctx, roomID, from, to, limit, backwards)
+}
+
+// RoomTailHoldsForTest reports whether the room's tail can answer
+// RoomEvents for (from, to].
+func (db *DB) RoomTailHoldsForTest(roomID string, from, to int64) bool {
+	_, ok := db.caches.tails.events(roomID, from, to, 1, true)
+	return ok
+}

@@ -136,7 +136,7 @@ func (db *DB) appendGroup(group []*appendReq, savepoints bool) (_ []*appendReq, 
 		return group, false
 	}
 	defer db.wstmts.prepareWanted(ctx, db.write)
-	tx := &wtx{Tx: sqlTx, stmts: &db.wstmts, changes: &db.changes}
+	tx := &wtx{Tx: sqlTx, stmts: &db.wstmts, changes: &db.changes, caches: &db.caches}
 	committed := false
 	defer func() { tx.settle(committed) }()
 	exec := func(stmt string) bool {
@@ -147,21 +147,19 @@ func (db *DB) appendGroup(group []*appendReq, savepoints bool) (_ []*appendReq, 
 		}
 		return true
 	}
-	var stored []storedEvent // for the caches (caches.newEvents)
 	for i := 0; i < len(group); i++ {
 		g := group[i]
 		if savepoints && !exec(`SAVEPOINT append_one`) {
 			return group, false
 		}
-		// A rolled back savepoint gives its positions back.
+		// A rolled back savepoint gives back its positions and what it
+		// stored for the caches.
 		posBefore, dirtyBefore := tx.pos, tx.posDirty
-		mark := len(stored)
+		notes := tx.notes.mark()
 		for j := range g.evs {
 			if g.pos, g.err = appendEventTx(ctx, tx, &g.evs[j]); g.err != nil {
-				stored = stored[:mark]
 				break
 			}
-			stored = append(stored, storedEvent{g.evs[j].EventID, g.evs[j].RoomID, g.pos})
 		}
 		switch {
 		case g.err != nil && !savepoints:
@@ -172,6 +170,7 @@ func (db *DB) appendGroup(group []*appendReq, savepoints bool) (_ []*appendReq, 
 				return group, false
 			}
 			tx.pos, tx.posDirty = posBefore, dirtyBefore
+			tx.notes.rollback(notes)
 		case savepoints:
 			if !exec(`RELEASE SAVEPOINT append_one`) {
 				return group, false
@@ -195,7 +194,7 @@ func (db *DB) appendGroup(group []*appendReq, savepoints bool) (_ []*appendReq, 
 		return group, false
 	}
 	committed = true
-	db.caches.newEvents(stored)
+	db.caches.newEvents(tx.notes.appended)
 	db.wakeTextIndexer()
 	return group, false
 }

@@ -121,7 +121,9 @@ func pushInsert(n int) string {
 // every read mark and always counts.
 func (p *PushOutcome) countTx(ctx context.Context, tx *wtx, roomID string) error {
 	for _, a := range p.Actions {
-		tx.touch(keyUnread(a.UserID, roomID))
+		k := keyUnread(a.UserID, roomID)
+		tx.touch(k)
+		tx.notes.unreadAdds = append(tx.notes.unreadAdds, unreadAdd{k, p.ThreadID, a.Highlight})
 	}
 	for start := 0; start < len(p.Actions); start += pushBatch {
 		chunk := p.Actions[start:min(start+pushBatch, len(p.Actions))]
@@ -225,6 +227,7 @@ const unreadAfterMarks = `a.user_id = $1 AND a.room_id = $2
 // The thread's marks bound the scan of the user's notifications from
 // below: after a receipt for the latest event it reads none.
 func recountTx(ctx context.Context, tx *wtx, userID, roomID, thread string) error {
+	tx.notes.unreadRecounts = append(tx.notes.unreadRecounts, keyUnread(userID, roomID))
 	q := `UPDATE unread_summary SET (notifs, highlights) = (
 		SELECT COUNT(*), COUNT(*) FILTER (WHERE a.highlight) FROM push_actions a
 		WHERE a.user_id = $1 AND a.stream_pos > COALESCE((SELECT MAX(m.event_pos) FROM read_marks m
@@ -414,7 +417,9 @@ type UnreadCount struct {
 // off again, in the same statement so that both parts see one snapshot.
 //
 // Counts are cached (changes.go): a cached result read at or before upto,
-// with no change since, is the answer at upto too.
+// with no change since, is the answer at upto too. A new notification
+// updates the cached result as it commits (settleUnread), so that the
+// reader's next /sync needs no query.
 func (db *DB) UnreadCounts(ctx context.Context, userID, roomID string, upto int64) ([]UnreadCount, error) {
 	key := keyUnread(userID, roomID)
 	if r, ok := db.caches.unread.get(key); ok && r.asOf <= upto && !db.changes.changedSince(key, r.asOf) {
@@ -428,7 +433,9 @@ func (db *DB) UnreadCounts(ctx context.Context, userID, roomID string, upto int6
 	if err != nil {
 		return nil, err
 	}
-	db.caches.unread.put(key, val, asOf)
+	if !db.changes.inFlight(key) { // its transaction may have committed: settleUnread follows it
+		db.caches.unread.put(key, val, asOf)
+	}
 	return slices.Clip(val), nil
 }
 

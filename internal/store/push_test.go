@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"chappe.eu/chappe/internal/store"
@@ -234,6 +235,79 @@ func TestUnreadSummaryMatchesModel(t *testing.T) {
 							t.Fatalf("step %d: UnreadCounts(%s, upto %d) = %s; want %s", step, u, upto, g, w)
 						}
 					}
+				}
+			}
+		})
+	}
+}
+
+// TestUnreadCountsWithConcurrentReaders: readers asking for unread counts
+// while notifying events commit (which update the cached counts as they
+// commit, txnotes.go) never leave a wrong count in the cache: at the end
+// the count is every notification, and so is what the store itself says.
+func TestUnreadCountsWithConcurrentReaders(t *testing.T) {
+	ctx := context.Background()
+	for _, engine := range testserver.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			db := open(t, testserver.NewDatabase(t, engine), t.TempDir())
+			defer db.Close()
+			const room, reader, events = "!r:x", "@reader:x", 300
+			if _, err := db.CreateRoom(ctx, store.NewRoom{RoomID: room, Version: "11", Creator: "@s:x"}, nil); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			var readers sync.WaitGroup
+			for range 3 {
+				readers.Add(1)
+				go func() {
+					defer readers.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						pos, err := db.StreamPos(ctx)
+						if err == nil {
+							_, err = db.UnreadCounts(ctx, reader, room, pos)
+						}
+						if err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			var writers sync.WaitGroup
+			for w := range 4 { // several at once: group commits with several notifications
+				writers.Add(1)
+				go func() {
+					defer writers.Done()
+					for i := range events / 4 {
+						_, err := db.AppendEvents(ctx, []store.NewEvent{{EventID: fmt.Sprintf("$e%d-%d", w, i), RoomID: room,
+							Type: "m.room.message", Sender: "@s:x", PDU: []byte(`{}`),
+							Push: &store.PushOutcome{ThreadID: "main", Actions: []store.PushAction{{UserID: reader, Highlight: i%3 == 0, Actions: []byte(`["notify"]`)}}}}})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			writers.Wait()
+			close(stop)
+			readers.Wait()
+			pos, err := db.StreamPos(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // the second from the cache
+				cs, err := db.UnreadCounts(ctx, reader, room, pos)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(cs) != 1 || cs[0].Notifications != events || cs[0].Highlights != events/3 {
+					t.Fatalf("UnreadCounts = %+v; want %d notifications, %d highlights in main", cs, events, events/3)
 				}
 			}
 		})

@@ -131,8 +131,19 @@ func (db *DB) userRooms(ctx context.Context, userID string) ([]RoomMembership, e
 }
 
 // RoomEvents returns up to limit events of a room with from < stream_pos
-// <= to, newest first when backwards, else oldest first.
+// <= to, newest first when backwards, else oldest first. The room's tail
+// in memory answers when it holds them all (roomtails.go).
 func (db *DB) RoomEvents(ctx context.Context, roomID string, from, to int64, limit int, backwards bool) ([]StoredEvent, error) {
+	if !db.changes.inFlight(keyRoom(roomID)) {
+		if evs, ok := db.caches.tails.events(roomID, from, to, limit, backwards); ok {
+			return evs, nil
+		}
+	}
+	return db.roomEventsStored(ctx, roomID, from, to, limit, backwards)
+}
+
+// roomEventsStored is RoomEvents read from the store.
+func (db *DB) roomEventsStored(ctx context.Context, roomID string, from, to int64, limit int, backwards bool) ([]StoredEvent, error) {
 	order := "ASC"
 	if backwards {
 		order = "DESC"

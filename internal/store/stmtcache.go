@@ -91,7 +91,9 @@ type wtx struct {
 
 	changes *changeLog
 	touched []string // keys of the change log this transaction changes
-	pos     int64    // the last stream position it took
+	caches  *caches
+	notes   txNotes // for the caches, at the commit
+	pos     int64   // the last stream position it took
 	// posDirty: positions after the first were counted in memory, and the
 	// counter row must be set to pos before the commit (flushPos).
 	posDirty bool

@@ -167,7 +167,7 @@ func (db *DB) tx(ctx context.Context, fn func(*wtx) error) error {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer db.wstmts.prepareWanted(ctx, db.write)
-	tx := &wtx{Tx: sqlTx, stmts: &db.wstmts, changes: &db.changes}
+	tx := &wtx{Tx: sqlTx, stmts: &db.wstmts, changes: &db.changes, caches: &db.caches}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		tx.settle(false)
