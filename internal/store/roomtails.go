@@ -25,8 +25,12 @@ import (
 const (
 	maxTailEvents = 64       // per room; past it the older half goes
 	maxTailRooms  = 10_000   // past it, and
-	maxTailBytes  = 32 << 20 // past this many bytes of PDUs, every tail goes
+	maxTailBytes  = 32 << 20 // past this many bytes (tailSize), every tail goes
 )
+
+// tailSize is what an event costs a tail: its PDU and about the size of
+// its StoredEvent (its strings are shared with the stored event).
+func tailSize(e StoredEvent) int { return len(e.PDU) + 128 }
 
 type roomTails struct {
 	mu    sync.Mutex
@@ -75,11 +79,11 @@ func (t *roomTails) add(evs []StoredEvent, redactions []tailRedaction) {
 			continue
 		}
 		rt.evs = append(rt.evs, e)
-		t.bytes += len(e.PDU)
+		t.bytes += tailSize(e)
 		if len(rt.evs) > maxTailEvents {
 			half := len(rt.evs) / 2
 			for _, old := range rt.evs[:half] {
-				t.bytes -= len(old.PDU)
+				t.bytes -= tailSize(old)
 			}
 			rt.after = rt.evs[half-1].StreamPos
 			rt.evs = slices.Clone(rt.evs[half:])
@@ -111,7 +115,7 @@ func (rt *roomTail) last() int64 {
 func (t *roomTails) drop(roomID string) {
 	if rt := t.rooms[roomID]; rt != nil {
 		for _, e := range rt.evs {
-			t.bytes -= len(e.PDU)
+			t.bytes -= tailSize(e)
 		}
 		delete(t.rooms, roomID)
 	}

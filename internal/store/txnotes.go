@@ -46,18 +46,27 @@ func (tx *wtx) settleUnread(pos int64) {
 	c := &tx.caches.unread
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	recounted := make(map[string]bool, len(n.unreadRecounts))
 	for _, k := range n.unreadRecounts {
 		delete(c.m, k)
+		recounted[k] = true
 	}
 	changed := map[string][]UnreadCount{}
+	var own map[string]int // how often this transaction touched each key
 	for _, a := range n.unreadAdds {
-		if slices.Contains(n.unreadRecounts, a.key) {
+		if recounted[a.key] {
 			continue
 		}
 		counts, ok := changed[a.key]
 		if !ok {
 			r, cached := c.m[a.key]
-			if !cached || !tx.changes.onlyChangeSince(a.key, countOf(tx.touched, a.key), r.asOf) {
+			if cached && own == nil {
+				own = make(map[string]int, len(tx.touched))
+				for _, k := range tx.touched {
+					own[k]++
+				}
+			}
+			if !cached || !tx.changes.onlyChangeSince(a.key, own[a.key], r.asOf) {
 				delete(c.m, a.key)
 				continue
 			}
@@ -77,14 +86,4 @@ func (tx *wtx) settleUnread(pos int64) {
 	for k, counts := range changed {
 		c.m[k] = cachedResult[[]UnreadCount]{counts, pos}
 	}
-}
-
-func countOf(keys []string, key string) int {
-	n := 0
-	for _, k := range keys {
-		if k == key {
-			n++
-		}
-	}
-	return n
 }
