@@ -85,6 +85,33 @@ type changeLog struct {
 	// acks is, per device, the position up to which its to-device
 	// messages were deleted (AckToDevice).
 	acks map[string]int64
+	// firstPos holds the first position of each transaction in flight
+	// that took positions. Positions are taken in commit order, but the
+	// transactions settle in any order.
+	firstPos map[int64]bool
+}
+
+// tookFirstPos records that a transaction took its first position.
+func (c *changeLog) tookFirstPos(pos int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.firstPos == nil {
+		c.firstPos = map[int64]bool{}
+	}
+	c.firstPos[pos] = true
+}
+
+// settledUpTo reports whether every transaction that took a position at
+// or before pos has settled.
+func (c *changeLog) settledUpTo(pos int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p := range c.firstPos {
+		if p <= pos {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *changeLog) lastAck(userID, deviceID string) (int64, bool) {
@@ -114,10 +141,11 @@ func (c *changeLog) begin(key string) {
 }
 
 // end settles keys a transaction began: committed at pos, or rolled back
-// (committed false).
-func (c *changeLog) end(keys []string, pos int64, committed bool) {
+// (committed false). firstPos is the first position it took, 0 if none.
+func (c *changeLog) end(keys []string, firstPos, pos int64, committed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	delete(c.firstPos, firstPos)
 	if committed && pos > c.committed {
 		c.committed = pos
 	}
@@ -221,8 +249,8 @@ func (tx *wtx) settle(committed bool) {
 		tx.caches.tails.add(tx.notes.appended, tx.notes.redactions)
 		tx.settleUnread(tx.pos)
 	}
-	tx.changes.end(tx.touched, tx.pos, committed)
-	tx.touched, tx.notes = nil, txNotes{}
+	tx.changes.end(tx.touched, tx.firstPos, tx.pos, committed)
+	tx.touched, tx.notes, tx.firstPos = nil, txNotes{}, 0
 }
 
 // AccountDataChangedSince reports whether the user's account data may

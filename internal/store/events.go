@@ -111,6 +111,10 @@ func nextPosTx(ctx context.Context, tx *wtx, keys ...string) (int64, error) {
 		if err := tx.QueryRowContext(ctx, `UPDATE stream_counter SET pos = pos + 1 WHERE id = 1 RETURNING pos`).Scan(&pos); err != nil {
 			return 0, err
 		}
+		if tx.firstPos == 0 { // a rolled back savepoint retakes the same one
+			tx.firstPos = pos
+			tx.changes.tookFirstPos(pos)
+		}
 	} else {
 		pos = tx.pos + 1
 		tx.posDirty = true

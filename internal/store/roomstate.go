@@ -134,7 +134,10 @@ func (db *DB) userRooms(ctx context.Context, userID string) ([]RoomMembership, e
 // <= to, newest first when backwards, else oldest first. The room's tail
 // in memory answers when it holds them all (roomtails.go).
 func (db *DB) RoomEvents(ctx context.Context, roomID string, from, to int64, limit int, backwards bool) ([]StoredEvent, error) {
-	if !db.changes.inFlight(keyRoom(roomID)) {
+	// Events of a transaction in flight are not in the tail yet: none at
+	// or before to if every position up to it has settled, none of the
+	// room's if no transaction adding to it is in flight.
+	if db.changes.settledUpTo(to) || !db.changes.inFlight(keyRoom(roomID)) {
 		if evs, ok := db.caches.tails.events(roomID, from, to, limit, backwards); ok {
 			return evs, nil
 		}

@@ -37,6 +37,49 @@ func TestRoomTailsMatchStore(t *testing.T) {
 			var mu sync.Mutex
 			sent := map[string][]string{} // room -> event IDs
 			n := 0
+			// While events commit, a reader asking for the latest events
+			// at the committed position gets every one of them (what is
+			// redacted may change between its two reads, so only the
+			// events are compared).
+			stop := make(chan struct{})
+			var reader sync.WaitGroup
+			reader.Add(1)
+			go func() {
+				defer reader.Done()
+				ids := func(evs []store.StoredEvent) (out []string) {
+					for _, e := range evs {
+						out = append(out, fmt.Sprint(e.StreamPos, e.EventID))
+					}
+					return out
+				}
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					r := rooms[i%len(rooms)]
+					to, err := db.StreamPos(ctx)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					got, err := db.RoomEvents(ctx, r, max(0, to-12), to, 50, false)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					want, err := db.RoomEventsStoredForTest(ctx, r, max(0, to-12), to, 50, false)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if !reflect.DeepEqual(ids(got), ids(want)) {
+						t.Errorf("RoomEvents(%s, %d, %d) while writing = %v; want %v", r, max(0, to-12), to, ids(got), ids(want))
+						return
+					}
+				}
+			}()
 			// Rounds of concurrent appends, one per room, so that the
 			// group commit writes several rooms in one transaction.
 			for round := range 150 {
@@ -76,6 +119,8 @@ func TestRoomTailsMatchStore(t *testing.T) {
 				}
 				wg.Wait()
 			}
+			close(stop)
+			reader.Wait()
 			head, err := db.StreamPos(ctx)
 			if err != nil {
 				t.Fatal(err)

@@ -94,6 +94,9 @@ type wtx struct {
 	caches  *caches
 	notes   txNotes // for the caches, at the commit
 	pos     int64   // the last stream position it took
+	// firstPos is the first position it took (tx.pos goes back when a
+	// savepoint is rolled back; this does not).
+	firstPos int64
 	// posDirty: positions after the first were counted in memory, and the
 	// counter row must be set to pos before the commit (flushPos).
 	posDirty bool
