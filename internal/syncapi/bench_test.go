@@ -137,9 +137,16 @@ func BenchmarkSendToSync(b *testing.B) {
 }
 
 // BenchmarkMessagesPerSecond: 20 rooms, each with a sender sending as fast
-// as it can and a reader syncing; reports accepted messages per second.
+// as it can and a reader syncing; reports accepted messages per second, on
+// each engine (the target is SQLite's).
 func BenchmarkMessagesPerSecond(b *testing.B) {
-	srv := testserver.Start(b, "sqlite", nil)
+	for _, engine := range testserver.Engines(b) {
+		b.Run(engine, func(b *testing.B) { benchMessagesPerSecond(b, engine) })
+	}
+}
+
+func benchMessagesPerSecond(b *testing.B, engine string) {
+	srv := testserver.Start(b, engine, nil)
 	const rooms = 20
 	var senders, readers []*fastClient
 	var roomIDs []string
