@@ -24,3 +24,11 @@ func (db *DB) RoomTailHoldsForTest(roomID string, from, to int64) bool {
 	_, ok := db.caches.tails.events(roomID, from, to, 1, true)
 	return ok
 }
+
+// SetPruneBatchForTest sets how many rows a pruning transaction looks at
+// and returns a function that restores it.
+func SetPruneBatchForTest(n int) func() {
+	old := pruneBatch
+	pruneBatch = n
+	return func() { pruneBatch = old }
+}

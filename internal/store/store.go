@@ -61,6 +61,7 @@ type DB struct {
 	changes changeLog
 	caches  caches
 	indexer textIndexer // searchindex.go
+	prune   pruner      // pushprune.go
 
 	commits committer // group commit of event appends
 
@@ -102,6 +103,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.startPruner()
 	return db, nil
 }
 
@@ -154,6 +156,7 @@ func openPostgres(dsn string) (*DB, error) {
 func (db *DB) Close() error {
 	db.stopCommitter()
 	db.stopTextIndexer()
+	db.stopPruner()
 	db.wstmts.close()
 	err := db.write.Close()
 	if db.read.DB != db.write {
