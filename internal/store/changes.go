@@ -225,15 +225,19 @@ func (db *DB) startChangeLog(ctx context.Context) error {
 
 // ForgetChanges makes the change log forget what it knows: every key
 // counts as changed at every position stored so far, so caches read the
-// store again. For a write the process did not make (a test's, or an
-// operator's by hand).
+// store again; the room tails, which the log does not guard, go too. For
+// a write the process did not make (a test's, or an operator's by hand).
 func (db *DB) ForgetChanges() {
 	c := &db.changes
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.floor = c.committed + 1
 	clear(c.last)
 	clear(c.acks)
+	c.mu.Unlock()
+	t := &db.caches.tails
+	t.mu.Lock()
+	t.reset()
+	t.mu.Unlock()
 }
 
 // touch records that the transaction changes key.
