@@ -32,3 +32,10 @@ func SetPruneBatchForTest(n int) func() {
 	pruneBatch = n
 	return func() { pruneBatch = old }
 }
+
+// ExecForTest runs a statement on the write connection, outside the
+// change log, as an operator's hand-made write would.
+func (db *DB) ExecForTest(ctx context.Context, query string, args ...any) error {
+	_, err := db.write.ExecContext(ctx, query, args...)
+	return err
+}

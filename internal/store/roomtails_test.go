@@ -161,3 +161,37 @@ func TestRoomTailsMatchStore(t *testing.T) {
 		})
 	}
 }
+
+// TestForgetChangesDropsRoomTails: after a write the process did not make
+// (ForgetChanges), RoomEvents reads the store, not a stale tail.
+func TestForgetChangesDropsRoomTails(t *testing.T) {
+	ctx := context.Background()
+	for _, engine := range testserver.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			db := open(t, testserver.NewDatabase(t, engine), t.TempDir())
+			defer db.Close()
+			const room = "!a:x"
+			if _, err := db.CreateRoom(ctx, store.NewRoom{RoomID: room, Version: "10", Creator: "@u:x"}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.RoomVersion(ctx, room); err != nil {
+				t.Fatal(err)
+			}
+			pos, err := db.AppendEvents(ctx, []store.NewEvent{{EventID: "$m", RoomID: room, Type: "m.room.message", Sender: "@u:x", PDU: []byte(`{}`)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !db.RoomTailHoldsForTest(room, pos-1, pos) {
+				t.Fatal("the new event is not in the room's tail")
+			}
+			if err := db.ExecForTest(ctx, `UPDATE events SET redacted_by = '$by-hand' WHERE event_id = '$m'`); err != nil {
+				t.Fatal(err)
+			}
+			db.ForgetChanges()
+			evs, err := db.RoomEvents(ctx, room, pos-1, pos, 10, true)
+			if err != nil || len(evs) != 1 || evs[0].RedactedBy != "$by-hand" {
+				t.Fatalf("RoomEvents after a write by hand = %+v, %v; want $m redacted by $by-hand", evs, err)
+			}
+		})
+	}
+}
