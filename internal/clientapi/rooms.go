@@ -144,8 +144,15 @@ func (a *API) join(w http.ResponseWriter, r *http.Request, s *Session, roomID st
 	if err := a.readJSON(r, &req); err != nil {
 		return err
 	}
+	before, err := a.membership(r.Context(), roomID, s.UserID)
+	if err != nil {
+		return err
+	}
 	if _, err := a.setMembership(r, s, roomID, s.UserID, "join", req.Reason); err != nil {
 		return err
+	}
+	if before != "join" {
+		a.followUpgrade(r.Context(), s.UserID, roomID) // upgrade.go
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
 }

@@ -1,14 +1,19 @@
 package clientapi
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 
 	"chappe.eu/chappe/internal/httpapi"
 	"chappe.eu/chappe/internal/matrix"
+	"chappe.eu/chappe/internal/push"
 	"chappe.eu/chappe/internal/room/event"
 	"chappe.eu/chappe/internal/rooms"
+	"chappe.eu/chappe/internal/store"
 )
 
 // maxAdditionalCreators caps the additional_creators of an upgrade, like
@@ -67,5 +72,79 @@ func (a *API) upgradeRoom(w http.ResponseWriter, r *http.Request, s *Session) er
 	if err != nil {
 		return err
 	}
+	a.followUpgrade(r.Context(), s.UserID, newRoomID) // the upgrader is the new room's first member
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"replacement_room": newRoomID})
+}
+
+// errUnchanged aborts a read-modify-write that would change nothing.
+var errUnchanged = errors.New("clientapi: unchanged")
+
+// followUpgrade brings a user's own state about an upgraded room to its
+// replacement when they join it (or create it by upgrading), as Synapse
+// does (copy_user_state_on_room_upgrade); the spec leaves it to servers.
+// The room's tags are copied, the replacement joins the old room in
+// m.direct, and the user's push rules about the old room are copied
+// (push.UserRules.CopyRoomRules). Failures are logged: the join stands.
+func (a *API) followUpgrade(ctx context.Context, userID, roomID string) {
+	preds, err := a.predecessors(ctx, roomID)
+	if err != nil || len(preds) == 0 {
+		if err != nil {
+			a.log.Warn("upgrade: finding the predecessor", "room", roomID, "err", err)
+		}
+		return
+	}
+	old := preds[0]
+	var last int64
+	note := func(what string, pos int64, err error) {
+		if err != nil && !errors.Is(err, errUnchanged) {
+			a.log.Warn("upgrade: carrying over "+what, "user", userID, "room", roomID, "err", err)
+		}
+		last = max(last, pos)
+	}
+	oldTagsContent, err := a.db.AccountDataOf(ctx, userID, old, "m.tag")
+	if errors.Is(err, store.ErrNotFound) {
+		err = nil // no tags
+	}
+	var pos int64
+	if _, oldTags := readTags(oldTagsContent); err == nil && len(oldTags) > 0 {
+		pos, err = a.db.UpdateAccountData(ctx, userID, roomID, "m.tag", func(cur json.RawMessage) (json.RawMessage, error) {
+			c, tags := readTags(cur)
+			maps.Copy(tags, oldTags)
+			c["tags"], _ = json.Marshal(tags)
+			return json.Marshal(c)
+		})
+	}
+	note("tags", pos, err)
+	pos, err = a.db.UpdateAccountData(ctx, userID, "", "m.direct", func(cur json.RawMessage) (json.RawMessage, error) {
+		var direct map[string][]string
+		if cur == nil || json.Unmarshal(cur, &direct) != nil {
+			return nil, nil
+		}
+		changed := false
+		for user, rooms := range direct {
+			if slices.Contains(rooms, old) && !slices.Contains(rooms, roomID) {
+				direct[user] = append(rooms, roomID)
+				changed = true
+			}
+		}
+		if !changed {
+			return nil, nil
+		}
+		return json.Marshal(direct)
+	})
+	note("m.direct", pos, err)
+	pos, err = a.db.UpdatePushRules(ctx, userID, func(doc []byte) ([]byte, error) {
+		u, err := push.ParseUserRules(doc)
+		if err != nil {
+			return nil, err
+		}
+		if !u.CopyRoomRules(old, roomID) {
+			return nil, errUnchanged
+		}
+		return u.Encode()
+	})
+	note("push rules", pos, err)
+	if last > 0 {
+		a.notify.NotifyUser(last, userID)
+	}
 }

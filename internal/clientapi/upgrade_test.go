@@ -293,3 +293,59 @@ func TestUpgradeRoomCreatorsAndLevels(t *testing.T) {
 		}
 	})
 }
+
+// TestUpgradeCarriesUserState: joining an upgraded room (or creating it by
+// upgrading) carries over the user's own state about the old room, as
+// Synapse does: its tags, its place in m.direct, and the enabled push
+// rules about it (a muted room stays muted).
+func TestUpgradeCarriesUserState(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		srv := dirServer(t, engine)
+		alice := srv.Register(t, "alice", password)
+		bob := srv.Register(t, "bob", password)
+		old := newRoom(t, alice, map[string]any{"preset": "public_chat"})
+		join(t, bob, old)
+		for _, c := range []*testserver.Client{alice, bob} {
+			c.MustDo("PUT", udPath(c, old, "/tags/m.favourite"), map[string]any{"order": 0.25}, http.StatusOK)
+			c.MustDo("PUT", udPath(c, "", "/account_data/m.direct"), map[string]any{"@someone:chappe.test": []string{old}}, http.StatusOK)
+			c.MustDo("PUT", pushRules+"override/"+old, map[string]any{"actions": []any{},
+				"conditions": []any{map[string]any{"kind": "event_match", "key": "room_id", "pattern": old}}}, http.StatusOK)
+		}
+		bob.MustDo("PUT", pushRules+"room/"+old, map[string]any{"actions": []any{"notify"}}, http.StatusOK)
+		bob.MustDo("PUT", pushRules+"override/"+old+"/enabled", map[string]any{"enabled": false}, http.StatusOK)
+
+		carried := func(c *testserver.Client, newRoom string, wantRules []string) {
+			t.Helper()
+			tags := c.MustDo("GET", udPath(c, newRoom, "/tags"), nil, http.StatusOK).Body["tags"].(map[string]any)
+			if fav, _ := tags["m.favourite"].(map[string]any); fav["order"] != 0.25 {
+				t.Errorf("%s: tags of the new room = %v; want m.favourite with order 0.25", c.UserID, tags)
+			}
+			direct := c.MustDo("GET", udPath(c, "", "/account_data/m.direct"), nil, http.StatusOK).Body["@someone:chappe.test"]
+			if fmt.Sprint(direct) != fmt.Sprint([]any{old, newRoom}) {
+				t.Errorf("%s: m.direct = %v; want the old room then the new one", c.UserID, direct)
+			}
+			var got []string
+			for _, kind := range []string{"override", "room"} {
+				r := c.Do("GET", pushRules+kind+"/"+newRoom, nil)
+				if r.Status == http.StatusOK {
+					got = append(got, kind)
+					if kind == "override" && !strings.Contains(string(r.Raw), `"pattern":"`+newRoom+`"`) {
+						t.Errorf("%s: the copied override rule does not match the new room: %s", c.UserID, r.Raw)
+					}
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(wantRules) {
+				t.Errorf("%s: rules for the new room: %v; want %v", c.UserID, got, wantRules)
+			}
+		}
+		newID := upgrade(t, alice, old, map[string]any{"new_version": "11"})
+		carried(alice, newID, []string{"override"})
+		join(t, bob, newID)
+		carried(bob, newID, []string{"room"}) // his override rule is disabled
+		// Joining again (a profile change) copies nothing twice.
+		join(t, bob, newID)
+		if d := bob.MustDo("GET", udPath(bob, "", "/account_data/m.direct"), nil, http.StatusOK).Body["@someone:chappe.test"]; len(d.([]any)) != 2 {
+			t.Errorf("m.direct after joining again = %v", d)
+		}
+	})
+}
