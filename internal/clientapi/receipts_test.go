@@ -165,6 +165,12 @@ func TestNotifications(t *testing.T) {
 				t.Fatalf("with history_visibility %s, dave's notifications = %v; want %d", vis, got, want)
 			}
 		}
+		// An invite made by createRoom notifies too.
+		bob.MustDo("POST", v3+"/createRoom", map[string]any{"preset": "private_chat", "invite": []string{dave.UserID}, "initial_state": []any{
+			map[string]any{"type": "m.room.history_visibility", "state_key": "", "content": map[string]any{"history_visibility": "invited"}}}}, 200)
+		if got := dave.MustDo("GET", v3+"/notifications", nil, 200).Body["notifications"].([]any); len(got) != 2 {
+			t.Fatalf("after an invite at createRoom, dave's notifications = %v; want 2", got)
+		}
 		wantErr(t, "from=abc", alice.Do("GET", v3+"/notifications?from=abc", nil), 400, "M_INVALID_PARAM")
 		wantErr(t, "limit=-1", alice.Do("GET", v3+"/notifications?limit=-1", nil), 400, "M_INVALID_PARAM")
 	})

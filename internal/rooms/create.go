@@ -207,7 +207,13 @@ func (s *Service) CreateRoom(ctx context.Context, sender string, req CreateReque
 			c["is_direct"] = true
 		}
 		invitee := u
-		if _, err := b.add("m.room.member", sender, &invitee, mustJSON(c), ""); err != nil {
+		ne, err := b.add("m.room.member", sender, &invitee, mustJSON(c), "")
+		if err != nil {
+			return "", err
+		}
+		// An invite notifies the invitee (.m.rule.invite_for_me), here as
+		// when it is sent later.
+		if ne.Push, err = s.pushOutcome(ctx, b, ne); err != nil {
 			return "", err
 		}
 	}
